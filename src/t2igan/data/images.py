@@ -1,0 +1,84 @@
+"""Safe image decoding: a dataset is untrusted input.
+
+Every image passes through `decode`, which confines the path to the dataset root, refuses decompression bombs
+before decoding pixels, applies EXIF orientation, and turns any mode (L, LA, P, RGBA, CMYK, 16-bit) into RGB.
+Failures raise `BadImage` with a short reason that validate records in `rejected.parquet`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+class BadImage(Exception):
+    """An image that cannot be used; the message is the one-line reason."""
+
+
+def confine(root: Path, relative: str) -> Path:
+    """Resolve `relative` under `root`, refusing absolute paths and anything that escapes the root."""
+    if not relative or not relative.strip():
+        raise BadImage("empty image path")
+    candidate = Path(relative)
+    if candidate.is_absolute():
+        raise BadImage(f"absolute image path {relative!r} (paths must be relative to the dataset root)")
+    root = root.resolve()
+    full = (root / candidate).resolve()
+    if not full.is_relative_to(root):
+        raise BadImage(f"image path {relative!r} escapes the dataset root")
+    return full
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        # Composite transparency over white rather than letting convert() expose undefined colour values.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def decode(path: Path, max_pixels: int) -> Image.Image:
+    """Open, check and fully decode one image as RGB (EXIF orientation applied)."""
+    if not path.is_file():
+        raise BadImage("missing file")
+    if path.stat().st_size == 0:
+        raise BadImage("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise BadImage(f"decompression bomb: {width}x{height} exceeds {max_pixels} pixels")
+                image.load()
+                image = ImageOps.exif_transpose(image)
+                return _to_rgb(image)
+    except BadImage:
+        raise
+    except UnidentifiedImageError:
+        raise BadImage("not an image Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BadImage(f"decompression bomb: {exc}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BadImage(f"truncated or corrupt image ({exc})") from None
+
+
+def center_crop_resize(image: Image.Image, size: int) -> np.ndarray:
+    """Center-crop to a square and resize to `size` (Lanczos, so downsampling does not alias)."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    if side != size:
+        square = square.resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(square, dtype=np.uint8)

@@ -1,0 +1,1 @@
+"""The DF-GAN-family conditional GAN: generator, discriminator, losses, EMA, export."""

@@ -1,0 +1,58 @@
+"""Discriminator: image features judged together with the sentence.
+
+Split into `features` (image only) and `head` (features + sentence), so one pass over the real images serves
+both the matching and the mismatched-caption terms, as in DF-GAN.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from t2igan.gan.config import GANConfig, widths
+
+
+class DownBlock(nn.Module):
+    """Strided conv residual branch, scaled by a learnt gate that starts at zero (stable early training)."""
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.residual = nn.Sequential(
+            nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.shortcut = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+        self.gate = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(self.shortcut(x), 2) + self.gate * self.residual(x)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.config = config
+        chans = widths(config.d_nf, config.levels)[::-1]  # finest level first
+        self.from_rgb = nn.Conv2d(3, chans[0], 3, 1, 1)
+        self.blocks = nn.Sequential(*(DownBlock(chans[i], chans[i + 1]) for i in range(config.levels)))
+        self.text_proj = nn.Linear(config.text_dim, config.cond_dim)
+        self.joint = nn.Sequential(
+            nn.Conv2d(chans[-1] + config.cond_dim, config.d_nf * 2, 3, 1, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(config.d_nf * 2, 1, 4, 1, 0, bias=False),
+        )
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, 3, S, S] in [-1, 1] -> [B, C, 4, 4]."""
+        return self.blocks(self.from_rgb(images))
+
+    def head(self, features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Joint image-sentence logit, [B]."""
+        cond = self.text_proj(text)[:, :, None, None].expand(-1, -1, features.shape[2], features.shape[3])
+        return self.joint(torch.cat([features, cond], dim=1)).flatten()
+
+    def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images), text)

@@ -1,0 +1,24 @@
+"""Exponential moving average of the generator's weights: the copy used for sampling and evaluation."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def make_ema(model: nn.Module) -> nn.Module:
+    ema = copy.deepcopy(model).eval()
+    ema.requires_grad_(False)
+    return ema
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """Warm-up (1+step)/(10+step) keeps early EMA weights from lagging far behind a fast-moving model."""
+    beta = min(decay, (1.0 + step) / (10.0 + step))
+    for ema_param, param in zip(ema.parameters(), model.parameters(), strict=True):
+        ema_param.lerp_(param.detach(), 1.0 - beta)
+    for ema_buffer, buffer in zip(ema.buffers(), model.buffers(), strict=True):
+        ema_buffer.copy_(buffer)

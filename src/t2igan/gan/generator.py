@@ -1,0 +1,90 @@
+"""Generator: noise and sentence in, image out, with the sentence fused at every resolution.
+
+DF-GAN's one-stage design: a linear layer makes a 4x4 map from the noise, then each up-sampling block applies
+two deep-fusion steps, per-channel affine transforms whose scale and shift are predicted from the condition
+(noise concatenated with the projected sentence embedding). The projection is the trainable adapter over the
+frozen language model.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from t2igan.gan.config import GANConfig, widths
+
+
+class ConditionalAffine(nn.Module):
+    """h * gamma(c) + beta(c), initialised to the identity so fusion starts as a no-op."""
+
+    def __init__(self, cond_dim: int, channels: int) -> None:
+        super().__init__()
+        self.gamma = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.ReLU(inplace=True), nn.Linear(cond_dim, channels))
+        self.beta = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.ReLU(inplace=True), nn.Linear(cond_dim, channels))
+        nn.init.zeros_(self.gamma[2].weight)
+        nn.init.ones_(self.gamma[2].bias)
+        nn.init.zeros_(self.beta[2].weight)
+        nn.init.zeros_(self.beta[2].bias)
+
+    def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        gamma = self.gamma(cond)[:, :, None, None]
+        beta = self.beta(cond)[:, :, None, None]
+        return h * gamma + beta
+
+
+class DeepFusion(nn.Module):
+    """Two stacked conditional affines with LeakyReLU, DF-GAN's fusion block."""
+
+    def __init__(self, cond_dim: int, channels: int) -> None:
+        super().__init__()
+        self.first = ConditionalAffine(cond_dim, channels)
+        self.second = ConditionalAffine(cond_dim, channels)
+
+    def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.first(h, cond), 0.2)
+        return F.leaky_relu(self.second(h, cond), 0.2)
+
+
+class UpBlock(nn.Module):
+    """Upsample 2x, then fuse-conv-fuse-conv, with a residual shortcut."""
+
+    def __init__(self, cond_dim: int, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.fuse1 = DeepFusion(cond_dim, in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.fuse2 = DeepFusion(cond_dim, out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.shortcut = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = F.interpolate(h, scale_factor=2, mode="nearest")
+        residual = self.conv2(self.fuse2(self.conv1(self.fuse1(h, cond)), cond))
+        return self.shortcut(h) + residual
+
+
+class Generator(nn.Module):
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.config = config
+        chans = widths(config.nf, config.levels)
+        fused_dim = config.z_dim + config.cond_dim
+        self.text_proj = nn.Sequential(nn.Linear(config.text_dim, config.cond_dim), nn.LeakyReLU(0.2))
+        self.fc = nn.Linear(config.z_dim, chans[0] * 4 * 4)
+        self.blocks = nn.ModuleList(
+            UpBlock(fused_dim, chans[i], chans[i + 1]) for i in range(config.levels)
+        )
+        self.to_rgb = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(chans[-1], 3, 3, padding=1), nn.Tanh())
+
+    def forward(self, z: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """z: [B, z_dim], text: [B, text_dim] sentence embeddings -> images in [-1, 1], [B, 3, S, S]."""
+        cond = torch.cat([z, self.text_proj(text)], dim=1)
+        h = self.fc(z).view(z.shape[0], -1, 4, 4)
+        for block in self.blocks:
+            h = block(h, cond)
+        return self.to_rgb(h)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float NCHW -> uint8 NHWC, rounding like an image encoder would."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()

@@ -1,0 +1,1 @@
+"""Evaluation metrics: FID on TF-Inception features, and text alignment (attribute judge)."""

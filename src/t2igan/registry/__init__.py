@@ -1,0 +1,1 @@
+"""The MLflow registry side: the served pyfunc model, lineage tags, and the promotion policy."""

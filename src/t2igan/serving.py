@@ -1,0 +1,76 @@
+"""People-facing registry actions: generate images from a registered model, promote by hand, roll back."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pandas as pd
+
+from t2igan.config import load_params
+from t2igan.errors import ConfigError, T2iganError
+from t2igan.paths import ProjectPaths
+from t2igan.registry.promotion import current_champion, move_champion, promotion_lock
+from t2igan.tracking import configure, tracking_uri
+
+
+def generate_files(
+    caption: str, model_uri: str, output: Path, num_images: int, seed: int, project: Path | None
+) -> list[Path]:
+    import mlflow
+
+    paths = ProjectPaths.at(project)
+    configure(paths)
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except mlflow.exceptions.MlflowException as exc:
+        raise ConfigError(f"cannot load {model_uri} from {tracking_uri(paths)}: {exc.message}") from None
+    try:
+        frame = model.predict(pd.DataFrame({"caption": [caption], "seed": [seed], "num_images": [num_images]}))
+    except mlflow.exceptions.MlflowException as exc:
+        raise ConfigError(exc.message) from None
+    written = []
+    for k, data in enumerate(frame["image"]):
+        target = output if num_images == 1 else output.with_name(f"{output.stem}-{k}{output.suffix}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(base64.b64decode(data))
+        written.append(target)
+    return written
+
+
+def _client_and_name(params_file: Path, project: Path | None):
+    import mlflow
+
+    paths = ProjectPaths.at(project)
+    configure(paths)
+    params = load_params(params_file)
+    lock_dir = paths.mlruns if tracking_uri(paths).startswith("sqlite:") else None
+    return mlflow.MlflowClient(), params.registry.model_name, lock_dir
+
+
+def manual_promote(version: str, reason: str, params_file: Path, project: Path | None) -> str:
+    client, name, lock_dir = _client_and_name(params_file, project)
+    try:
+        client.get_model_version(name, version)
+    except Exception:
+        raise T2iganError(f"{name} has no version {version}") from None
+    with promotion_lock(lock_dir):
+        previous = current_champion(client, name)
+        move_champion(client, name, version, f"manual: {reason}", previous)
+    return name
+
+
+def rollback_champion(params_file: Path, project: Path | None) -> tuple[str, str]:
+    client, name, lock_dir = _client_and_name(params_file, project)
+    with promotion_lock(lock_dir):
+        champion = current_champion(client, name)
+        if champion is None:
+            raise T2iganError(f"{name} has no @champion to roll back")
+        previous = (champion.tags or {}).get("champion.previous")
+        if not previous:
+            raise T2iganError(f"{name} version {champion.version} replaced no earlier champion")
+        restored = client.get_model_version(name, previous)
+        client.set_registered_model_alias(name, "champion", previous)
+        client.set_model_version_tag(name, champion.version, "champion.rolled_back", "true")
+        del restored
+    return name, previous

@@ -1,0 +1,1 @@
+"""Text encoders (any Hugging Face AutoModel) and the content-addressed embedding cache."""

@@ -1,0 +1,71 @@
+"""Content-addressed embedding cache: a caption is encoded once per encoder fingerprint.
+
+Layout: `<cache>/embeddings/<fingerprint>/shard-*.npz`, each shard holding sha256 keys of caption texts and
+their vectors. New vectors go to a new shard written atomically, so a crash never corrupts what is cached, and
+an incremental run only appends. Lookups load all shards of the fingerprint into one index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from t2igan.io import atomic_path
+
+
+def caption_key(caption: str) -> bytes:
+    return hashlib.sha256(caption.encode("utf-8")).digest()
+
+
+class EmbeddingCache:
+    def __init__(self, root: Path, fingerprint: str) -> None:
+        self.directory = root / "embeddings" / fingerprint
+        self._index: dict[bytes, tuple[int, int]] = {}
+        self._shards: list[np.ndarray] = []
+        self._load()
+
+    def _load(self) -> None:
+        for shard_path in sorted(self.directory.glob("shard-*.npz")):
+            with np.load(shard_path) as shard:
+                keys, vectors = shard["keys"], shard["vectors"]
+            shard_number = len(self._shards)
+            self._shards.append(vectors)
+            for row, key in enumerate(keys):
+                self._index[key.tobytes()] = (shard_number, row)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, caption: str) -> bool:
+        return caption_key(caption) in self._index
+
+    def missing(self, captions: list[str]) -> list[str]:
+        """Distinct captions not yet cached, in first-seen order."""
+        return [c for c in dict.fromkeys(captions) if caption_key(c) not in self._index]
+
+    def put(self, captions: list[str], vectors: np.ndarray) -> None:
+        if not captions:
+            return
+        keys = np.frombuffer(b"".join(caption_key(c) for c in captions), dtype=np.uint8).reshape(-1, 32)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / f"shard-{uuid.uuid4().hex}.npz"
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, keys=keys, vectors=vectors)
+        shard_number = len(self._shards)
+        self._shards.append(vectors)
+        for row, key in enumerate(keys):
+            self._index[key.tobytes()] = (shard_number, row)
+
+    def get(self, captions: list[str]) -> np.ndarray:
+        """Vectors for `captions` in order; every caption must be cached."""
+        rows = [self._index[caption_key(c)] for c in captions]
+        dim = self._shards[0].shape[1] if self._shards else 0
+        out = np.empty((len(captions), dim), dtype=np.float32)
+        for i, (shard, row) in enumerate(rows):
+            out[i] = self._shards[shard][row]
+        return out

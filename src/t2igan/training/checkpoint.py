@@ -1,0 +1,72 @@
+"""Checkpoints: everything needed to continue a run exactly, written atomically, kept to the last K.
+
+Each `ckpt-<step>.pt` is written to a temp file, fsynced and renamed, then a `.sha256` sidecar is written the
+same way. A checkpoint whose sidecar is missing or does not match (a crash between the two renames, a
+truncated copy, bit rot) is skipped and the previous one used. Loading uses `weights_only=True`: a
+checkpoint is data, never code.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from t2igan.io import atomic_path, sha256_file, write_text
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^ckpt-(\d{8})\.pt$")
+
+
+class CheckpointManager:
+    def __init__(self, directory: Path, keep_last: int) -> None:
+        self.directory = directory
+        self.keep_last = keep_last
+
+    def _all(self) -> list[tuple[int, Path]]:
+        if not self.directory.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := _NAME.match(p.name))]
+        return sorted(found)
+
+    def save(self, step: int, state: dict[str, Any]) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / f"ckpt-{step:08d}.pt"
+        with atomic_path(target) as tmp:
+            torch.save(state, tmp)
+            digest = sha256_file(tmp)
+        write_text(target.with_name(target.name + ".sha256"), digest + "\n")
+        self._prune()
+        return target
+
+    def _prune(self) -> None:
+        for _, path in self._all()[: -self.keep_last]:
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + ".sha256").unlink(missing_ok=True)
+
+    def _verified(self, path: Path) -> bool:
+        sidecar = path.with_name(path.name + ".sha256")
+        if not sidecar.is_file():
+            return False
+        return sidecar.read_text().strip() == sha256_file(path)
+
+    def latest(self, signature: str) -> tuple[Path, dict[str, Any]] | None:
+        """The newest intact checkpoint of a run with this signature, or None."""
+        for _, path in reversed(self._all()):
+            if not self._verified(path):
+                log.warning("checkpoint %s is corrupt or incomplete; trying the previous one", path.name)
+                continue
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if state.get("signature") != signature:
+                log.info("checkpoint %s belongs to a different configuration; not resuming from it", path.name)
+                return None
+            return path, state
+        return None
+
+    def newest_path(self) -> Path | None:
+        found = self._all()
+        return found[-1][1] if found else None

@@ -1,0 +1,91 @@
+"""The training feed: images from the memory-mapped store, a caption embedding per image per step.
+
+Several captions of one image stay together: each step picks one of the image's captions at random (DF-GAN
+does the same), so an epoch is an epoch over images, not captions. Every random choice is a function of
+(seed, step), which makes a resumed run see exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from t2igan.data.manifest import read_manifest
+from t2igan.data.store import open_store
+from t2igan.errors import DataError
+from t2igan.paths import ProjectPaths
+from t2igan.stages.embed import Embeddings, load_embeddings
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    store: np.ndarray  # memory-mapped uint8 [N, S, S, 3], every clean image
+    store_index: np.ndarray  # [M] store rows of this split's images
+    caption_rows: list[np.ndarray]  # per image: its rows in `embeddings`
+    embeddings: Embeddings
+
+    @classmethod
+    def load(cls, paths: ProjectPaths, split: str = "train") -> TrainingSet:
+        manifest = read_manifest(paths.clean_manifest)
+        embeddings = load_embeddings(paths, expected_rows=len(manifest))
+        rows = manifest.reset_index(drop=True)
+        rows["row"] = np.arange(len(rows))
+        chosen = rows[rows["split"] == split]
+        if chosen.empty:
+            raise DataError(f"{paths.clean_manifest}: no clean rows in split {split!r}")
+        grouped = chosen.groupby("store_index", sort=True)["row"]
+        store_index = np.array(list(grouped.groups), dtype=np.int64)
+        caption_rows = [np.asarray(group, dtype=np.int64) for _, group in grouped]
+        return cls(open_store(paths.image_store), store_index, caption_rows, embeddings)
+
+    def __len__(self) -> int:
+        return len(self.store_index)
+
+    @property
+    def text_dim(self) -> int:
+        return int(self.embeddings.vectors.shape[1])
+
+
+def stream_seed(seed: int, step: int, stream: int) -> int:
+    """A 63-bit seed for one (run seed, step, purpose) triple."""
+    return int(np.random.SeedSequence([seed, step, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+class BatchSampler:
+    """Batch `step` = positions [step*B, (step+1)*B) of a stream of per-epoch permutations."""
+
+    def __init__(self, dataset: TrainingSet, batch_size: int, seed: int) -> None:
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.seed = seed
+
+    @lru_cache(maxsize=2)  # noqa: B019 - a sampler lives as long as its run
+    def _permutation(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+
+    def positions(self, step: int) -> np.ndarray:
+        n = len(self.dataset)
+        start, out = step * self.batch_size, []
+        remaining = self.batch_size
+        while remaining:
+            epoch, offset = divmod(start, n)
+            take = self._permutation(epoch)[offset : offset + remaining]
+            out.append(take)
+            remaining -= len(take)
+            start += len(take)
+        return np.concatenate(out)
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images in [-1, 1] as float NCHW, sentence embeddings) for `step`."""
+        positions = self.positions(step)
+        rng = np.random.default_rng(stream_seed(self.seed, step, 1))
+        rows = [
+            (choices := self.dataset.caption_rows[p])[int(rng.integers(len(choices)))] for p in positions
+        ]
+        pixels = self.dataset.store[self.dataset.store_index[positions]]
+        images = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        text = torch.from_numpy(self.dataset.embeddings.vectors[rows])
+        return images, text

@@ -1,0 +1,132 @@
+"""One GAN training step, and the state a checkpoint must hold to continue it exactly.
+
+The step: D on (real, matching sentence) vs (fake, sentence) and (real, mismatched sentence) with hinge loss,
+plus MA-GP every `gp_every` steps (scaled by the interval, the lazy regularisation of StyleGAN2); then G
+against the updated D, with D's weights frozen so no gradient is computed for them; then the EMA update.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from t2igan.config import TrainParams
+from t2igan.errors import TrainingDiverged
+from t2igan.gan.config import GANConfig
+from t2igan.gan.discriminator import Discriminator
+from t2igan.gan.ema import make_ema, update_ema
+from t2igan.gan.generator import Generator
+from t2igan.gan.losses import d_hinge, g_hinge, matching_aware_gp
+from t2igan.training.data import stream_seed
+
+
+@dataclass
+class StepLosses:
+    d: float
+    g: float
+    gp: float | None
+    real: float
+    fake: float
+
+    def as_metrics(self) -> dict[str, float]:
+        out = {"loss_d": self.d, "loss_g": self.g, "logit_real": self.real, "logit_fake": self.fake}
+        if self.gp is not None:
+            out["ma_gp"] = self.gp
+        return out
+
+
+class Trainer:
+    def __init__(self, gan: GANConfig, params: TrainParams, device: torch.device) -> None:
+        self.gan = gan
+        self.params = params
+        self.device = device
+        torch.manual_seed(params.seed)  # weight initialisation
+        self.generator = Generator(gan).to(device)
+        self.discriminator = Discriminator(gan).to(device)
+        self.ema = make_ema(self.generator)
+        betas = (float(params.betas[0]), float(params.betas[1]))
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=params.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=params.lr_d, betas=betas)
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    def step(self, step: int, real: torch.Tensor, text: torch.Tensor) -> StepLosses:
+        p = self.params
+        real, text = real.to(self.device, non_blocking=True), text.to(self.device, non_blocking=True)
+        noise_gen = torch.Generator(device=self.device).manual_seed(stream_seed(p.seed, step, 2))
+        z = torch.randn(real.shape[0], self.gan.z_dim, generator=noise_gen, device=self.device)
+        mismatched = text.roll(1, dims=0)
+        D, G = self.discriminator, self.generator
+
+        with self._autocast():
+            apply_gp = p.gp_every > 0 and p.ma_gp_weight > 0 and step % p.gp_every == 0
+            gp = None
+            if apply_gp:
+                gp, real_features, real_logits = matching_aware_gp(
+                    D, real, text, p.ma_gp_weight * p.gp_every, p.ma_gp_power
+                )
+            else:
+                real_features = D.features(real)
+                real_logits = D.head(real_features, text)
+            mismatched_logits = D.head(real_features, mismatched)
+            fake = G(z, text)
+            fake_logits = D.head(D.features(fake.detach()), text)
+            loss_d = d_hinge(real_logits, fake_logits, mismatched_logits)
+            if gp is not None:
+                loss_d = loss_d + gp
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+
+        D.requires_grad_(False)
+        try:
+            with self._autocast():
+                loss_g = g_hinge(D(fake, text))
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
+        finally:
+            D.requires_grad_(True)
+        update_ema(self.ema, G, p.ema_decay, step)
+
+        losses = StepLosses(
+            d=float(loss_d.detach()),
+            g=float(loss_g.detach()),
+            gp=float(gp.detach()) if gp is not None else None,
+            real=float(real_logits.detach().float().mean()),
+            fake=float(fake_logits.detach().float().mean()),
+        )
+        self._guard(step, losses)
+        return losses
+
+    def _guard(self, step: int, losses: StepLosses) -> None:
+        for name, value in (("loss_d", losses.d), ("loss_g", losses.g)):
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"step {step}: {name} is {value}; training stopped")
+            if abs(value) > self.params.max_loss:
+                raise TrainingDiverged(
+                    f"step {step}: {name}={value:.3g} exceeds train.max_loss={self.params.max_loss:g}; "
+                    "training stopped"
+                )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        torch.set_rng_state(state["torch_rng"])
