@@ -27,6 +27,8 @@ from t2igan.errors import EXIT_TRANSIENT
 from t2igan.stages import STAGES
 
 _EXIT_CODE = re.compile(r"exited with (\d+)")
+_PROGRESS = re.compile(r"\d+%\|")  # a tqdm progress line
+PROGRESS_LOG_SECONDS = 15.0
 
 
 class StageFailed(RuntimeError):
@@ -88,11 +90,17 @@ def run_stage(stage: str, project_dir: str) -> dict[str, Any]:
         text=True,
         bufsize=1,
     )
-    lines = []
+    lines: list[str] = []
+    last_progress = 0.0
     assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line)
-        if line.strip() and "\r" not in line:
+    for line in process.stdout:  # text mode turns tqdm's carriage returns into lines: log them sparingly
+        if _PROGRESS.search(line):
+            if time.perf_counter() - last_progress < PROGRESS_LOG_SECONDS:
+                continue
+            last_progress = time.perf_counter()
+        else:
+            lines.append(line)
+        if line.strip():
             logger.info("%s | %s", stage, line.rstrip())
     code = process.wait()
     output = "".join(lines)
@@ -139,8 +147,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"- {summary['fid_name']}: {summary['fid']:.3f}" if summary["fid"] is not None else "- FID: n/a",
     ]
     if acc:
-        lines.append("- attribute accuracy, held-out combinations: "
-                     + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
+        lines.append(
+            "- attribute accuracy, held-out combinations: " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items())
+        )
     lines.append(f"- MLflow run: {summary['run_id']}; sample grid: {summary['sample_grid']}")
     lines += ["", "| stage | ran | seconds |", "|---|---|---|"]
     lines += [f"| {s['stage']} | {s['ran']} | {s['seconds']} |" for s in summary["stages"]]
@@ -154,18 +163,29 @@ def training_flow(project_dir: str = ".") -> dict[str, Any]:
     project = Path(project_dir).resolve()
     results = [run_stage(stage, str(project)) for stage in STAGES]
     summary = summarize(project, results)
-    create_markdown_artifact(key="t2igan-training-summary", markdown=render_markdown(summary),
-                             description="metrics, registry decision and where the samples are")
+    create_markdown_artifact(
+        key="t2igan-training-summary",
+        markdown=render_markdown(summary),
+        description="metrics, registry decision and where the samples are",
+    )
     return summary
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run the t2igan training flow (Prefect) over the DVC stages.")
+    parser.add_argument("--project", default=os.environ.get("T2IGAN_PROJECT", "."), help="project root")
+    parser.add_argument("--summary-json", type=Path, help="also write the run summary here as JSON")
+    args = parser.parse_args(argv)
     apply_offline_defaults()
     try:
-        summary = training_flow(project_dir=os.environ.get("T2IGAN_PROJECT", "."))
+        summary = training_flow(project_dir=args.project)
     except StageFailed as exc:
         print(f"t2igan training flow: {exc}", file=sys.stderr)
         return 1
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary, indent=2, default=str))
     print()
     print(render_markdown(summary))
     return 0

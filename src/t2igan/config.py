@@ -72,6 +72,10 @@ class ModelParams(_Strict):
     d_nf: int = Field(32, ge=4, description="discriminator base width")
     z_dim: int = Field(100, ge=1)
     cond_dim: int = Field(128, ge=1, description="width of the trainable projection of the text embedding")
+    g_norm: Literal["batch", "group", "none"] = Field(
+        "batch", description="normalisation before each conditional affine in G ('none' = original DF-GAN)"
+    )
+    d_gate_init: float = Field(1.0, description="initial gate of D's residual branches (original DF-GAN: 0)")
 
 
 class TrainParams(_Strict):

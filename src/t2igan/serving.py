@@ -10,7 +10,7 @@ import pandas as pd
 from t2igan.config import load_params
 from t2igan.errors import ConfigError, T2iganError
 from t2igan.paths import ProjectPaths
-from t2igan.registry.promotion import current_champion, move_champion, promotion_lock
+from t2igan.registry.promotion import CHAMPION, current_champion, move_champion, now, promotion_lock
 from t2igan.tracking import configure, tracking_uri
 
 
@@ -69,8 +69,11 @@ def rollback_champion(params_file: Path, project: Path | None) -> tuple[str, str
         previous = (champion.tags or {}).get("champion.previous")
         if not previous:
             raise T2iganError(f"{name} version {champion.version} replaced no earlier champion")
-        restored = client.get_model_version(name, previous)
-        client.set_registered_model_alias(name, "champion", previous)
-        client.set_model_version_tag(name, champion.version, "champion.rolled_back", "true")
-        del restored
+        client.get_model_version(name, previous)  # fails loudly if that version was deleted
+        client.set_registered_model_alias(name, CHAMPION, previous)
+        # The restored version keeps its own `champion.previous`, so a second rollback goes one further back.
+        client.set_model_version_tag(name, previous, "champion.since", now())
+        reason = f"rollback from version {champion.version}"
+        client.set_model_version_tag(name, previous, "champion.reason", reason)
+        client.set_model_version_tag(name, champion.version, "champion.rolled_back_at", now())
     return name, previous

@@ -57,7 +57,9 @@ def experiment_id(name: str, paths: ProjectPaths) -> str:
         if "RESOURCE_ALREADY_EXISTS" in str(exc):  # another process created it first
             return client.get_experiment_by_name(name).experiment_id
         if "connect" in str(exc).lower() or "timed out" in str(exc).lower():
-            raise TransientError(f"MLflow tracking server unreachable at {tracking_uri(paths)}: {exc}") from None
+            raise TransientError(
+                f"MLflow tracking server unreachable at {tracking_uri(paths)}: {exc}"
+            ) from None
         raise
 
 

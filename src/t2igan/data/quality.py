@@ -34,25 +34,44 @@ def build_checks(params: ValidationParams) -> list[Check]:
 
     e = gx.expectations
     return [
-        Check(e.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
-              lambda r: f"unknown split {r['split']!r}"),
+        Check(
+            e.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
+            lambda r: f"unknown split {r['split']!r}",
+        ),
         Check(e.ExpectColumnValuesToNotBeNull(column="caption"), lambda r: "missing caption"),
-        Check(e.ExpectColumnValuesToNotMatchRegex(column="caption", regex=r"^\s*$"),
-              lambda r: "empty or whitespace caption"),
-        Check(e.ExpectColumnValueLengthsToBeBetween(column="caption", min_value=1,
-                                                    max_value=params.max_caption_chars),
-              lambda r: f"caption of {len(r['caption'])} characters exceeds {params.max_caption_chars}"),
+        Check(
+            e.ExpectColumnValuesToNotMatchRegex(column="caption", regex=r"^\s*$"),
+            lambda r: "empty or whitespace caption",
+        ),
+        Check(
+            e.ExpectColumnValueLengthsToBeBetween(
+                column="caption", min_value=1, max_value=params.max_caption_chars
+            ),
+            lambda r: f"caption of {len(r['caption'])} characters exceeds {params.max_caption_chars}",
+        ),
         Check(e.ExpectColumnValuesToNotBeNull(column="image_path"), lambda r: "missing image path"),
-        Check(e.ExpectColumnValuesToNotMatchRegex(column="image_path", regex=r"^(?:/|[A-Za-z]:[\\/])|(?:^|[\\/])\.\.(?:[\\/]|$)"),
-              lambda r: f"image path {r['image_path']!r} escapes the dataset root"),
-        Check(e.ExpectColumnValuesToBeNull(column="duplicate_of"),
-              lambda r: f"duplicate of row {r['duplicate_of']}"),
+        Check(
+            e.ExpectColumnValuesToNotMatchRegex(
+                column="image_path", regex=r"^(?:/|[A-Za-z]:[\\/])|(?:^|[\\/])\.\.(?:[\\/]|$)"
+            ),
+            lambda r: f"image path {r['image_path']!r} escapes the dataset root",
+        ),
+        Check(
+            e.ExpectColumnValuesToBeNull(column="duplicate_of"),
+            lambda r: f"duplicate of row {r['duplicate_of']}",
+        ),
         Check(e.ExpectColumnValuesToBeNull(column="decode_error"), lambda r: str(r["decode_error"])),
-        Check(e.ExpectColumnValuesToBeBetween(column="min_side", min_value=params.min_side),
-              lambda r: f"image too small ({r['decoded_width']}x{r['decoded_height']}, "
-                        f"minimum side {params.min_side})"),
-        Check(e.ExpectColumnValuesToBeBetween(column="aspect_ratio", max_value=params.max_aspect_ratio),
-              lambda r: f"degenerate aspect ratio {r['aspect_ratio']:.1f} (max {params.max_aspect_ratio})"),
+        Check(
+            e.ExpectColumnValuesToBeBetween(column="min_side", min_value=params.min_side),
+            lambda r: (
+                f"image too small ({int(r['decoded_width'])}x{int(r['decoded_height'])}, "
+                f"minimum side {params.min_side})"
+            ),
+        ),
+        Check(
+            e.ExpectColumnValuesToBeBetween(column="aspect_ratio", max_value=params.max_aspect_ratio),
+            lambda r: f"degenerate aspect ratio {r['aspect_ratio']:.1f} (max {params.max_aspect_ratio})",
+        ),
     ]
 
 

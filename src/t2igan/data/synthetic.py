@@ -142,9 +142,7 @@ def render(attributes: dict[str, str], resolution: int, rng: np.random.Generator
     return image.resize((resolution, resolution), Image.Resampling.LANCZOS)
 
 
-def _sample_attributes(
-    rng: np.random.Generator, allowed: list[tuple[str, str]]
-) -> dict[str, str]:
+def _sample_attributes(rng: np.random.Generator, allowed: list[tuple[str, str]]) -> dict[str, str]:
     color, shape = allowed[int(rng.integers(len(allowed)))]
     return {
         "color": color,
@@ -161,7 +159,11 @@ def generate(params: SyntheticParams) -> Iterator[SyntheticItem]:
     every_pair = list(itertools.product(COLORS, SHAPES))
     seen = [pair for pair in every_pair if pair not in held]
     unseen = [pair for pair in every_pair if pair in held]
-    counts = {"train": params.num_train, "test": params.num_test, "heldout": params.num_heldout if unseen else 0}
+    counts = {
+        "train": params.num_train,
+        "test": params.num_test,
+        "heldout": params.num_heldout if unseen else 0,
+    }
     for split_number, split in enumerate(_SPLITS):
         for index in range(counts[split]):
             # One generator per image, keyed by its split and number: an item does not depend on the other

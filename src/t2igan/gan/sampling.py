@@ -28,6 +28,9 @@ def generate(
     batch_size: int = 64,
 ) -> np.ndarray:
     """Images (uint8 NHWC) for sentence embeddings `text` [N, D] and one seed per image."""
+    if generator.training:
+        # In training mode batch norm would mix the images of a batch and update its running statistics.
+        raise ValueError("generate() needs a generator in eval mode (call .eval())")
     device = next(generator.parameters()).device
     text = torch.as_tensor(np.asarray(text, dtype=np.float32))
     noise = noise_for_seeds(seeds, generator.config.z_dim)

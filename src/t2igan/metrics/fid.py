@@ -69,7 +69,9 @@ class FID:
 
 
 def fid_between(
-    real: Iterable[np.ndarray | torch.Tensor], fake: Iterable[np.ndarray | torch.Tensor], features: InceptionFeatures
+    real: Iterable[np.ndarray | torch.Tensor],
+    fake: Iterable[np.ndarray | torch.Tensor],
+    features: InceptionFeatures,
 ) -> float:
     fid = FID(features)
     fid.add(real, real=True)

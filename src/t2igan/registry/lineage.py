@@ -31,7 +31,10 @@ def _git(root: Path, *args: str) -> str | None:
 def git_state(root: Path) -> dict[str, str]:
     commit = _git(root, "rev-parse", "HEAD")
     status = _git(root, "status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit or "unknown", "git_dirty": "unknown" if status is None else str(bool(status)).lower()}
+    return {
+        "git_commit": commit or "unknown",
+        "git_dirty": "unknown" if status is None else str(bool(status)).lower(),
+    }
 
 
 def dvc_lock_hashes(lock_path: Path) -> dict[str, str]:

@@ -41,15 +41,24 @@ def decide(challenger: dict[str, Any], champion: dict[str, Any] | None, policy: 
         return Decision(False, f"champion has no {name} (measured {champion.get('fid_name')}); not comparable")
     new_fid, old_fid = float(challenger[name]), float(champion[name])
     if not new_fid < old_fid - policy.fid_margin:
-        return Decision(False, f"{name} {new_fid:.3f} does not beat the champion's {old_fid:.3f} "
-                               f"by the margin {policy.fid_margin:g}")
+        return Decision(
+            False,
+            f"{name} {new_fid:.3f} does not beat the champion's {old_fid:.3f} "
+            f"by the margin {policy.fid_margin:g}",
+        )
     if "alignment" in challenger and "alignment" in champion:
         new_al, old_al = float(challenger["alignment"]), float(champion["alignment"])
         if new_al < old_al - policy.alignment_tolerance:
-            return Decision(False, f"alignment {new_al:.3f} is worse than the champion's {old_al:.3f} "
-                                   f"(tolerance {policy.alignment_tolerance:g})")
-        return Decision(True, f"{name} {new_fid:.3f} < {old_fid:.3f} - {policy.fid_margin:g} and alignment "
-                              f"{new_al:.3f} >= {old_al:.3f} - {policy.alignment_tolerance:g}")
+            return Decision(
+                False,
+                f"alignment {new_al:.3f} is worse than the champion's {old_al:.3f} "
+                f"(tolerance {policy.alignment_tolerance:g})",
+            )
+        return Decision(
+            True,
+            f"{name} {new_fid:.3f} < {old_fid:.3f} - {policy.fid_margin:g} and alignment "
+            f"{new_al:.3f} >= {old_al:.3f} - {policy.alignment_tolerance:g}",
+        )
     return Decision(True, f"{name} {new_fid:.3f} < {old_fid:.3f} - {policy.fid_margin:g}")
 
 
@@ -103,13 +112,20 @@ def move_champion(client: Any, name: str, version: str, reason: str, previous: A
 
 
 def promote_if_better(
-    client: Any, name: str, version: str, metrics: dict[str, Any], policy: RegisterParams, lock_dir: Path | None
+    client: Any,
+    name: str,
+    version: str,
+    metrics: dict[str, Any],
+    policy: RegisterParams,
+    lock_dir: Path | None,
 ) -> tuple[Decision, str | None]:
     """Apply the policy to a freshly registered version; return the decision and the champion after it."""
     with promotion_lock(lock_dir):
         champion = current_champion(client, name)
         decision = decide(summary_metrics(metrics), version_metrics(champion) if champion else None, policy)
-        client.set_model_version_tag(name, version, "promotion.decision", "promoted" if decision.promote else "kept")
+        client.set_model_version_tag(
+            name, version, "promotion.decision", "promoted" if decision.promote else "kept"
+        )
         client.set_model_version_tag(name, version, "promotion.reason", decision.reason)
         client.set_model_version_tag(name, version, "promotion.at", now())
         if decision.promote:

@@ -17,9 +17,9 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, Schema
-from mlflow.models import ModelSignature
 
 MAX_CAPTION_CHARS = 400
 MAX_NUM_IMAGES = 16
@@ -92,10 +92,14 @@ class TextToImageModel(mlflow.pyfunc.PythonModel):
             if not isinstance(caption, str) or not caption.strip():
                 raise _bad_request(f"row {index}: caption must be a non-empty string")
             if len(caption) > MAX_CAPTION_CHARS:
-                raise _bad_request(f"row {index}: caption has {len(caption)} characters (limit {MAX_CAPTION_CHARS})")
+                raise _bad_request(
+                    f"row {index}: caption has {len(caption)} characters (limit {MAX_CAPTION_CHARS})"
+                )
             count = _optional_int(row, "num_images") or 1
             if not 1 <= count <= MAX_NUM_IMAGES:
-                raise _bad_request(f"row {index}: num_images must be between 1 and {MAX_NUM_IMAGES}, got {count}")
+                raise _bad_request(
+                    f"row {index}: num_images must be between 1 and {MAX_NUM_IMAGES}, got {count}"
+                )
             seed = _optional_int(row, "seed")
             if seed is not None and seed < 0:
                 raise _bad_request(f"row {index}: seed must be >= 0, got {seed}")
@@ -103,7 +107,9 @@ class TextToImageModel(mlflow.pyfunc.PythonModel):
             out += [(index, caption, base + k, count) for k in range(count)]
         return out
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         from t2igan.gan.sampling import generate
 
         requests = self._requests(model_input)

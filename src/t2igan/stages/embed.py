@@ -70,8 +70,12 @@ def run(params: Params, paths: ProjectPaths) -> EmbedResult:
             np.save(handle, vectors)
         write_json(
             staging / ENCODER_FILE,
-            {"spec": asdict(encoder.spec), "fingerprint": encoder.spec.fingerprint, "dim": encoder.dim,
-             "path": str(encoder.path)},
+            {
+                "spec": asdict(encoder.spec),
+                "fingerprint": encoder.spec.fingerprint,
+                "dim": encoder.dim,
+                "path": str(encoder.path),
+            },
         )
     write_json(paths.metrics("embed"), asdict(result))
     return result

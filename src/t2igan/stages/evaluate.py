@@ -58,8 +58,14 @@ def _batches(array: np.ndarray, size: int = INCEPTION_BATCH):
         yield array[start : start + size]
 
 
-def _fid(params: Params, paths: ProjectPaths, manifest: pd.DataFrame, store: np.ndarray,
-         generator: torch.nn.Module, text: np.ndarray) -> tuple[str, float, bool]:
+def _fid(
+    params: Params,
+    paths: ProjectPaths,
+    manifest: pd.DataFrame,
+    store: np.ndarray,
+    generator: torch.nn.Module,
+    text: np.ndarray,
+) -> tuple[str, float, bool]:
     cfg = params.evaluate
     rows = _pick_rows(manifest, "test", cfg.fid_samples, cfg.seed, one_per_image=True)
     if len(rows) < 2:
@@ -69,8 +75,14 @@ def _fid(params: Params, paths: ProjectPaths, manifest: pd.DataFrame, store: np.
     count = len(rows)
     features = InceptionFeatures(device=resolve_device(cfg.device))
     fid = FID(features)
-    key = stats_key(manifest=sha256_file(paths.clean_manifest), split="test", count=count,
-                    size=int(store.shape[1]), seed=cfg.seed, network=features.identity)
+    key = stats_key(
+        manifest=sha256_file(paths.clean_manifest),
+        split="test",
+        count=count,
+        size=int(store.shape[1]),
+        seed=cfg.seed,
+        network=features.identity,
+    )
     real_images = store[np.sort(rows["store_index"].to_numpy())]
     cached = fid.load_or_add_real(paths.cache_dir / "fid" / f"{key}.pt", _batches(real_images))
     seeds = [cfg.seed + i for i in range(count)]
@@ -79,23 +91,52 @@ def _fid(params: Params, paths: ProjectPaths, manifest: pd.DataFrame, store: np.
     return metric_name(count), fid.compute(), cached
 
 
-def _alignment(params: Params, paths: ProjectPaths, manifest: pd.DataFrame, store: np.ndarray,
-               generator: torch.nn.Module, text: np.ndarray, info: DatasetInfo) -> dict[str, Any]:
+def _judge_rows(manifest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows the judge trains on, held-out rows it is scored on).
+
+    The judge must know every color-shape combination, or it reads shape from color and its verdict on
+    held-out combinations means little. So it trains on the training images plus every other held-out image
+    (the generator never sees any of them), and its ceiling is measured on the held-out images it did not see.
+    """
+    images = manifest.drop_duplicates("store_index").sort_values("store_index", kind="stable")
+    heldout = images[images["split"] == "heldout"]
+    judge_heldout = heldout.iloc[::2]
+    train = pd.concat([images[images["split"] == "train"], judge_heldout])
+    scored = manifest[
+        (manifest["split"] == "heldout") & ~manifest["store_index"].isin(judge_heldout["store_index"])
+    ]
+    return train, scored
+
+
+def _alignment(
+    params: Params,
+    paths: ProjectPaths,
+    manifest: pd.DataFrame,
+    store: np.ndarray,
+    generator: torch.nn.Module,
+    text: np.ndarray,
+    info: DatasetInfo,
+) -> dict[str, Any]:
     cfg = params.evaluate
     vocab = info.extra.get("attributes")
     if not vocab:
         return {}
     attrs = manifest["attributes"].map(json.loads)
-    judge_key = stats_key(manifest=sha256_file(paths.clean_manifest), judge=cfg.judge.model_dump(), vocab=vocab)
+    judge_train, heldout_scored = _judge_rows(manifest)
+    judge_key = stats_key(
+        manifest=sha256_file(paths.clean_manifest),
+        judge=cfg.judge.model_dump(),
+        vocab=vocab,
+        rows="train+heldout/2",
+    )
     judge_path = paths.cache_dir / "judge" / f"{judge_key}.safetensors"
     if judge_path.is_file():
         judge = load_judge(judge_path)
     else:
-        train_rows = manifest[manifest["split"] == "train"].drop_duplicates("store_index")
         started = time.perf_counter()
         judge = train_judge(
-            store[train_rows["store_index"].to_numpy()],
-            encode_labels(attrs[train_rows.index].tolist(), vocab),
+            store[judge_train["store_index"].to_numpy()],
+            encode_labels(attrs[judge_train.index].tolist(), vocab),
             vocab,
             cfg.judge,
         )
@@ -104,8 +145,15 @@ def _alignment(params: Params, paths: ProjectPaths, manifest: pd.DataFrame, stor
         save_judge(judge, judge_path)
 
     out: dict[str, Any] = {}
-    for split, label in (("heldout", "heldout"), ("test", "seen")):
-        rows = _pick_rows(manifest, split, cfg.alignment_samples, cfg.seed + 1, one_per_image=False)
+    candidates = {"heldout": heldout_scored, "seen": manifest[manifest["split"] == "test"]}
+    for label, pool in candidates.items():
+        rows = _pick_rows(
+            pool,
+            pool["split"].iloc[0] if len(pool) else "",
+            cfg.alignment_samples,
+            cfg.seed + 1,
+            one_per_image=False,
+        )
         if rows.empty:
             continue
         labels = encode_labels(attrs[rows.index].tolist(), vocab)
@@ -120,7 +168,9 @@ def _alignment(params: Params, paths: ProjectPaths, manifest: pd.DataFrame, stor
 def _report(metrics: dict[str, Any], captions: list[str]) -> str:
     lines = ["# Evaluation", "", f"- {metrics['fid_name']}: {metrics[metrics['fid_name']]:.3f}"]
     if "alignment" in metrics:
-        lines.append(f"- alignment (mean attribute accuracy, held-out combinations): {metrics['alignment']:.3f}")
+        lines.append(
+            f"- alignment (mean attribute accuracy, held-out combinations): {metrics['alignment']:.3f}"
+        )
     for key in ("attr_acc_heldout", "attr_acc_seen", "judge_ceiling_heldout", "judge_ceiling_seen"):
         if key in metrics:
             scores = ", ".join(f"{k} {v:.3f}" for k, v in metrics[key].items())
@@ -166,8 +216,9 @@ def run(params: Params, paths: ProjectPaths) -> EvalResult:
 
     captions, index = grid_rows(paths, cfg.grid_captions)
     seeds = [cfg.seed + s for _ in captions for s in range(max(cfg.grid_seeds, 1))]
-    grid = image_grid(generate(generator, np.repeat(text[index], cfg.grid_seeds, axis=0), seeds),
-                      columns=cfg.grid_seeds)
+    grid = image_grid(
+        generate(generator, np.repeat(text[index], cfg.grid_seeds, axis=0), seeds), columns=cfg.grid_seeds
+    )
     with atomic_dir(paths.eval_dir) as staging:
         grid.save(staging / "samples.png")
         write_text(staging / "report.md", _report(metrics, captions))
@@ -180,6 +231,10 @@ def run(params: Params, paths: ProjectPaths) -> EvalResult:
         mlflow.log_dict(metrics, "evaluation/eval.json")
         # Params are immutable in a run and evaluation may be repeated with other settings: log them as a file.
         mlflow.log_dict(cfg.model_dump(mode="json"), "evaluation/params.json")
-    log.info("%s = %.3f%s", fid_name, fid_value,
-             f", alignment = {metrics['alignment']:.3f}" if "alignment" in metrics else "")
+    log.info(
+        "%s = %.3f%s",
+        fid_name,
+        fid_value,
+        f", alignment = {metrics['alignment']:.3f}" if "alignment" in metrics else "",
+    )
     return EvalResult(metrics)

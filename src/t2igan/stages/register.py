@@ -91,7 +91,9 @@ def run(params: Params, paths: ProjectPaths) -> RegisterResult:
         client = mlflow.MlflowClient()
         client.set_registered_model_alias(name, CHALLENGER, version.version)
         lock_dir = paths.mlruns if tracking_uri(paths).startswith("sqlite:") else None
-        decision, champion = promote_if_better(client, name, version.version, metrics, params.registry, lock_dir)
+        decision, champion = promote_if_better(
+            client, name, version.version, metrics, params.registry, lock_dir
+        )
         mlflow.set_tags({"registered_model": name, "registered_version": version.version})
 
     result = RegisterResult(
@@ -104,6 +106,11 @@ def run(params: Params, paths: ProjectPaths) -> RegisterResult:
         metrics=summary_metrics(metrics),
     )
     write_json(paths.metrics("register"), {**asdict(result), "model_uri": result.model_uri})
-    log.info("registered %s version %s (%s): %s", name, result.version,
-             "promoted to @champion" if result.promoted else "@challenger", result.reason)
+    log.info(
+        "registered %s version %s (%s): %s",
+        name,
+        result.version,
+        "promoted to @champion" if result.promoted else "@challenger",
+        result.reason,
+    )
     return result

@@ -39,7 +39,16 @@ log = logging.getLogger(__name__)
 
 # Settings that change how long or how verbosely a run goes, not what it computes: a run may resume
 # from a checkpoint written under different values of these.
-_BOOKKEEPING = {"steps", "checkpoint_every", "keep_last", "log_every", "sample_every", "resume", "threads", "device"}
+_BOOKKEEPING = {
+    "steps",
+    "checkpoint_every",
+    "keep_last",
+    "log_every",
+    "sample_every",
+    "resume",
+    "threads",
+    "device",
+}
 SAMPLE_SEEDS = 4
 SAMPLE_CAPTIONS = 8
 
@@ -150,6 +159,8 @@ def run(params: Params, paths: ProjectPaths) -> TrainResult:
         cond_dim=cfg.model.cond_dim,
         nf=cfg.model.nf,
         d_nf=cfg.model.d_nf,
+        g_norm=cfg.model.g_norm,
+        d_gate_init=cfg.model.d_gate_init,
     )
     trainer = Trainer(gan, cfg, device)
     checkpoints = CheckpointManager(paths.checkpoints_dir, cfg.keep_last)
@@ -181,8 +192,13 @@ def run(params: Params, paths: ProjectPaths) -> TrainResult:
         def save(step: int) -> None:
             checkpoints.save(
                 step,
-                {"step": step, "signature": signature, "run_id": ref.run_id, "gan": gan.to_dict(),
-                 "trainer": trainer.state_dict()},
+                {
+                    "step": step,
+                    "signature": signature,
+                    "run_id": ref.run_id,
+                    "gan": gan.to_dict(),
+                    "trainer": trainer.state_dict(),
+                },
             )
 
         window, throughput, last = _Window(), 0.0, None
@@ -217,6 +233,8 @@ def run(params: Params, paths: ProjectPaths) -> TrainResult:
 
     final = last.as_metrics() if last else {}
     result = TrainResult(ref.run_id, cfg.steps, start_step, throughput, final)
-    write_json(paths.metrics("train"), {"steps": cfg.steps, "resumed_from": start_step,
-                                        "images_per_second": round(throughput, 2), **final})
+    write_json(
+        paths.metrics("train"),
+        {"steps": cfg.steps, "resumed_from": start_step, "images_per_second": round(throughput, 2), **final},
+    )
     return result

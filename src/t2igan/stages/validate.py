@@ -89,7 +89,9 @@ def _decode_facts(
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         decoded = list(
             pool.map(
-                lambda item: _decode_into(root, item[0], params.validation.max_pixels, size, item[1], candidates),
+                lambda item: _decode_into(
+                    root, item[0], params.validation.max_pixels, size, item[1], candidates
+                ),
                 slots.items(),
             )
         )
@@ -161,7 +163,10 @@ def run(params: Params, paths: ProjectPaths) -> ValidateResult:
         rejected_out = rejected.rename(columns={ROW_KEY: "row"})
         rejected_columns = [*COLUMNS, "row", "reason", "all_reasons"]
         rejected_out[rejected_columns].to_parquet(staging / paths.rejected.name, index=False)
-        write_text(staging / paths.validation_report.name, _report(result, quality, info, params.validation.max_bad_fraction))
+        write_text(
+            staging / paths.validation_report.name,
+            _report(result, quality, info, params.validation.max_bad_fraction),
+        )
 
         failed = result.bad_fraction > params.validation.max_bad_fraction or result.clean_rows == 0
         if not failed:
@@ -175,10 +180,17 @@ def run(params: Params, paths: ProjectPaths) -> ValidateResult:
         del candidates
         candidates_path.unlink()
 
-    write_json(paths.metrics("validate"), {
-        "rows": result.rows, "clean_rows": result.clean_rows, "rejected_rows": result.rejected_rows,
-        "bad_fraction": round(result.bad_fraction, 6), "images": result.images, "reasons": reasons,
-    })
+    write_json(
+        paths.metrics("validate"),
+        {
+            "rows": result.rows,
+            "clean_rows": result.clean_rows,
+            "rejected_rows": result.rejected_rows,
+            "bad_fraction": round(result.bad_fraction, 6),
+            "images": result.images,
+            "reasons": reasons,
+        },
+    )
     for reason, count in list(reasons.items())[:10]:
         log.warning("rejected %d row(s): %s", count, reason)
     if failed:
@@ -188,6 +200,11 @@ def run(params: Params, paths: ProjectPaths) -> ValidateResult:
             f"({result.bad_fraction:.1%} > max_bad_fraction {params.validation.max_bad_fraction:.1%}): {top}; "
             f"see {paths.rejected}"
         )
-    log.info("validated %d rows: %d clean, %d rejected, %d images stored",
-             result.rows, result.clean_rows, result.rejected_rows, result.images)
+    log.info(
+        "validated %d rows: %d clean, %d rejected, %d images stored",
+        result.rows,
+        result.clean_rows,
+        result.rejected_rows,
+        result.images,
+    )
     return result

@@ -53,9 +53,8 @@ class EmbeddingCache:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"shard-{uuid.uuid4().hex}.npz"
-        with atomic_path(target) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, keys=keys, vectors=vectors)
+        with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, keys=keys, vectors=vectors)
         shard_number = len(self._shards)
         self._shards.append(vectors)
         for row, key in enumerate(keys):

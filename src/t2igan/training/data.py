@@ -82,10 +82,10 @@ class BatchSampler:
         """(images in [-1, 1] as float NCHW, sentence embeddings) for `step`."""
         positions = self.positions(step)
         rng = np.random.default_rng(stream_seed(self.seed, step, 1))
-        rows = [
-            (choices := self.dataset.caption_rows[p])[int(rng.integers(len(choices)))] for p in positions
-        ]
+        rows = [(choices := self.dataset.caption_rows[p])[int(rng.integers(len(choices)))] for p in positions]
         pixels = self.dataset.store[self.dataset.store_index[positions]]
-        images = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        images = (
+            torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        )
         text = torch.from_numpy(self.dataset.embeddings.vectors[rows])
         return images, text

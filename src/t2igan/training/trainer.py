@@ -15,7 +15,7 @@ import torch
 
 from t2igan.config import TrainParams
 from t2igan.errors import TrainingDiverged
-from t2igan.gan.config import GANConfig
+from t2igan.gan.config import GANConfig, normalize_text
 from t2igan.gan.discriminator import Discriminator
 from t2igan.gan.ema import make_ema, update_ema
 from t2igan.gan.generator import Generator
@@ -56,7 +56,9 @@ class Trainer:
 
     def step(self, step: int, real: torch.Tensor, text: torch.Tensor) -> StepLosses:
         p = self.params
-        real, text = real.to(self.device, non_blocking=True), text.to(self.device, non_blocking=True)
+        real = real.to(self.device, non_blocking=True)
+        # D and the gradient penalty see the normalised sentence (see normalize_text for why).
+        text = normalize_text(text.to(self.device, non_blocking=True))
         noise_gen = torch.Generator(device=self.device).manual_seed(stream_seed(p.seed, step, 2))
         z = torch.randn(real.shape[0], self.gan.z_dim, generator=noise_gen, device=self.device)
         mismatched = text.roll(1, dims=0)

@@ -1,0 +1,112 @@
+"""The DF-GAN-family model: shapes, conditioning, losses, MA-GP, and a deterministic training step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from t2igan.config import TrainParams
+from t2igan.gan.config import GANConfig, widths
+from t2igan.gan.discriminator import Discriminator
+from t2igan.gan.generator import Generator
+from t2igan.gan.losses import d_hinge, g_hinge, matching_aware_gp
+from t2igan.gan.sampling import generate, image_grid, noise_for_seeds
+from t2igan.training.trainer import Trainer
+
+
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_generator_and_discriminator_shapes(size: int) -> None:
+    config = GANConfig(image_size=size, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6)
+    G, D = Generator(config), Discriminator(config)
+    images = G(torch.randn(3, 10), torch.randn(3, 12))
+    assert images.shape == (3, 3, size, size)
+    assert images.min() >= -1 and images.max() <= 1
+    assert D.features(images).shape[2:] == (4, 4)
+    assert D(images, torch.randn(3, 12)).shape == (3,)
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+def test_every_normalisation_choice_builds_and_runs(norm: str) -> None:
+    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, g_norm=norm)
+    assert Generator(config)(torch.randn(2, 10), torch.randn(2, 12)).shape == (2, 3, 16, 16)
+
+
+def test_widths_follow_the_df_gan_schedule() -> None:
+    assert widths(32, 4) == [256, 256, 128, 64, 32]
+    assert widths(32, 6) == [256, 256, 256, 256, 128, 64, 32]
+
+
+def test_generator_output_depends_on_the_sentence() -> None:
+    torch.manual_seed(0)
+    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6)
+    G = Generator(config)
+    for p in G.parameters():  # move the affine layers off their identity initialisation
+        p.data.add_(0.05 * torch.randn_like(p))
+    z = torch.randn(1, 10)
+    assert not torch.allclose(G(z, torch.zeros(1, 12)), G(z, torch.ones(1, 12)))
+
+
+def test_hinge_losses() -> None:
+    assert d_hinge(torch.tensor([2.0]), torch.tensor([-2.0]), torch.tensor([-3.0])).item() == 0.0
+    assert d_hinge(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([0.0])).item() == 2.0
+    assert g_hinge(torch.tensor([1.0, 3.0])).item() == -2.0
+
+
+def test_ma_gp_matches_its_definition() -> None:
+    torch.manual_seed(0)
+    config = GANConfig(image_size=16, text_dim=5, nf=4, d_nf=4, z_dim=3, cond_dim=3)
+    D = Discriminator(config)
+    images, text = torch.randn(4, 3, 16, 16), torch.randn(4, 5)
+    penalty, _, logits = matching_aware_gp(D, images, text, weight=2.0, power=6.0)
+    expected = []
+    for i in range(4):
+        x, s = images[i : i + 1].clone().requires_grad_(), text[i : i + 1].clone().requires_grad_()
+        gx, gs = torch.autograd.grad(D(x, s).sum(), (x, s))
+        expected.append(torch.cat([gx.flatten(), gs.flatten()]).norm() ** 6)
+    assert torch.allclose(penalty, 2.0 * torch.stack(expected).mean(), rtol=1e-4)
+    assert torch.allclose(logits, D(images, text), atol=1e-6)
+    penalty.backward()  # differentiable w.r.t. D's weights
+    assert D.from_rgb.weight.grad is not None
+
+
+def _trainer(seed: int = 0) -> Trainer:
+    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6)
+    return Trainer(config, TrainParams(seed=seed, gp_every=2), torch.device("cpu"))
+
+
+def test_training_steps_are_deterministic_and_move_the_weights() -> None:
+    images, text = torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 12)
+    a, b = _trainer(), _trainer()
+    before = [p.clone() for p in a.generator.parameters()]
+    for step in range(3):
+        la, lb = a.step(step, images, text), b.step(step, images, text)
+        assert la == lb
+    for pa, pb in zip(a.generator.parameters(), b.generator.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert any(not torch.equal(p, q) for p, q in zip(before, a.generator.parameters(), strict=True))
+    assert a.step(3, images, text).gp is None and a.step(4, images, text).gp is not None  # lazy: every 2nd
+    # The EMA copy trails the generator.
+    assert any(not torch.equal(p, q) for p, q in zip(a.ema.parameters(), a.generator.parameters(), strict=True))
+
+
+def test_nan_loss_stops_training() -> None:
+    from t2igan.errors import TrainingDiverged
+
+    trainer = _trainer()
+    with pytest.raises(TrainingDiverged, match="step 0: loss_d is nan"):
+        trainer.step(0, torch.full((4, 3, 16, 16), float("nan")), torch.randn(4, 12))
+
+
+def test_sampling_depends_on_seed_not_batch() -> None:
+    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6)
+    G = Generator(config).eval()
+    text = torch.randn(3, 12)
+    together = generate(G, text, [5, 6, 7])
+    alone = generate(G, text[1:2], [6])
+    assert together.dtype.name == "uint8" and together.shape == (3, 16, 16, 3)
+    assert (together[1] == alone[0]).all()
+    assert torch.equal(noise_for_seeds([1], 10), noise_for_seeds([1], 10))
+    with pytest.raises(ValueError, match="eval mode"):
+        generate(G.train(), text, [1, 2, 3])
+    grid = image_grid(together, columns=2)
+    assert grid.size == (2 * 18 + 2, 2 * 18 + 2)

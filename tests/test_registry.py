@@ -1,0 +1,143 @@
+"""Registry: a self-contained pyfunc model by alias, lineage tags, the promotion gate both ways, rollback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+
+from conftest import cli, reset_mlflow, tiny_params_dict
+from t2igan.config import parse_params
+from t2igan.io import read_json, write_json
+from t2igan.paths import ProjectPaths
+from t2igan.registry.pyfunc import decode_png
+from t2igan.stages import register
+from t2igan.tracking import configure
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+FRESH_PROCESS = """
+import json, sys
+import mlflow, pandas as pd
+from t2igan.registry.pyfunc import decode_png
+model = mlflow.pyfunc.load_model("models:/t2igan@champion")
+out = model.predict(pd.DataFrame({"caption": ["a large red circle in the center on a black background"],
+                                  "seed": [7], "num_images": [2]}))
+images = [decode_png(data) for data in out["image"]]
+print(json.dumps({"seeds": out["seed"].tolist(), "shapes": [list(i.shape) for i in images]}))
+"""
+
+
+def _client(paths: ProjectPaths) -> mlflow.MlflowClient:
+    configure(paths)
+    return mlflow.MlflowClient()
+
+
+def test_first_version_is_champion_with_lineage_and_metrics(trained_project: ProjectPaths) -> None:
+    client = _client(trained_project)
+    outcome = read_json(trained_project.metrics("register"))
+    assert outcome["version"] == "1" and outcome["promoted"] and outcome["reason"] == "no champion yet"
+    champion = client.get_model_version_by_alias("t2igan", "champion")
+    challenger = client.get_model_version_by_alias("t2igan", "challenger")
+    assert champion.version == challenger.version == "1"
+    tags = champion.tags
+    evaluation = read_json(trained_project.metrics("eval"))
+    assert json.loads(tags["metrics"])[evaluation["fid_name"]] == pytest.approx(
+        evaluation[evaluation["fid_name"]]
+    )
+    assert tags["dataset.name"] == "synthetic" and int(tags["dataset.images"]) == 240
+    assert len(tags["lineage.params_sha256"]) == 64 and "lineage.git_commit" in tags
+    run = client.get_run(tags["run_id"])
+    assert evaluation["fid_name"] in run.data.metrics and "loss_d" in run.data.metrics
+    assert run.data.params["train.steps"] == "12"
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"samples", "evaluation", "config"} <= artifacts
+
+
+def test_champion_loads_in_a_fresh_process_with_no_network(trained_project: ProjectPaths, tmp_path) -> None:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{trained_project.mlruns / 'mlflow.db'}"}
+    command = [sys.executable, "-c", FRESH_PROCESS]
+    isolated = shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"]).returncode == 0
+    if isolated:  # a network namespace with no interfaces up: any download attempt fails
+        command = ["unshare", "-n", *command]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"seeds": [7, 8], "shapes": [[16, 16, 3], [16, 16, 3]]}
+
+
+def test_bad_requests_are_refused_with_a_clear_message(trained_project: ProjectPaths) -> None:
+    configure(trained_project)
+    model = mlflow.pyfunc.load_model("models:/t2igan@champion")
+    cases = [
+        (pd.DataFrame({"caption": ["   "]}), "caption must be a non-empty string"),
+        (pd.DataFrame({"caption": ["x" * 401]}), "limit 400"),
+        (pd.DataFrame({"caption": ["a red circle"], "num_images": [17]}), "between 1 and 16"),
+        (pd.DataFrame({"seed": [1]}), "caption"),
+    ]
+    for frame, message in cases:
+        with pytest.raises(MlflowException, match=message):
+            model.predict(frame)
+    same = model.predict(pd.DataFrame({"caption": ["a red circle", "a red circle"], "seed": [3, 3]}))
+    assert same["image"][0] == same["image"][1] and list(same["row"]) == [0, 1]
+    assert decode_png(same["image"][0]).shape == (16, 16, 3)
+
+
+def test_generate_command_writes_pngs(trained_project: ProjectPaths, tmp_path) -> None:
+    done = cli(
+        "generate",
+        "a small green square at the top",
+        "-o",
+        str(tmp_path / "g.png"),
+        "-n",
+        "2",
+        "--seed",
+        "4",
+        cwd=trained_project.root,
+    )
+    assert done.returncode == 0, done.stderr
+    for k in (0, 1):
+        assert (tmp_path / f"g-{k}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def _register_with(paths: ProjectPaths, fid_delta: float, alignment_delta: float) -> register.RegisterResult:
+    evaluation = read_json(paths.metrics("eval"))
+    name = evaluation["fid_name"]
+    evaluation[name] += fid_delta
+    evaluation["alignment"] += alignment_delta
+    write_json(paths.metrics("eval"), evaluation)
+    reset_mlflow()
+    return register.run(parse_params(tiny_params_dict()), paths)
+
+
+def test_promotion_gate_both_ways_then_rollback(trained_project: ProjectPaths) -> None:
+    client = _client(trained_project)
+    worse = _register_with(trained_project, fid_delta=+5.0, alignment_delta=0.0)
+    assert not worse.promoted and "does not beat" in worse.reason
+    assert client.get_model_version_by_alias("t2igan", "champion").version == "1"
+    assert client.get_model_version_by_alias("t2igan", "challenger").version == worse.version
+
+    better = _register_with(trained_project, fid_delta=-10.0, alignment_delta=0.0)
+    assert better.promoted
+    champion = client.get_model_version_by_alias("t2igan", "champion")
+    assert champion.version == better.version
+    assert champion.tags["champion.previous"] == "1" and champion.tags["promotion.decision"] == "promoted"
+
+    done = cli("rollback", cwd=trained_project.root)
+    assert done.returncode == 0, done.stderr
+    assert client.get_model_version_by_alias("t2igan", "champion").version == "1"
+
+    done = cli(
+        "promote", "--version", worse.version, "--reason", "hand-picked for a demo", cwd=trained_project.root
+    )
+    assert done.returncode == 0, done.stderr
+    picked = client.get_model_version("t2igan", worse.version)
+    assert client.get_model_version_by_alias("t2igan", "champion").version == worse.version
+    assert picked.tags["champion.reason"] == "manual: hand-picked for a demo"
