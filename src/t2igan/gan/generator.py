@@ -90,7 +90,9 @@ class Generator(nn.Module):
         fused_dim = config.z_dim + config.cond_dim
         self.text_proj = nn.Sequential(nn.Linear(config.text_dim, config.cond_dim), nn.LeakyReLU(0.2))
         self.fc = nn.Linear(config.z_dim, chans[0] * 4 * 4)
-        self.blocks = nn.ModuleList(UpBlock(fused_dim, chans[i], chans[i + 1]) for i in range(config.levels))
+        self.blocks = nn.ModuleList(
+            UpBlock(fused_dim, chans[i], chans[i + 1], config.g_norm) for i in range(config.levels)
+        )
         self.to_rgb = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(chans[-1], 3, 3, padding=1), nn.Tanh())
 
     def forward(self, z: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
