@@ -97,6 +97,7 @@ def reset_mlflow() -> None:
     if mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
 
 
 @pytest.fixture(scope="module")

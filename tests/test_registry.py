@@ -46,7 +46,7 @@ def test_first_version_is_champion_with_lineage_and_metrics(trained_project: Pro
     assert outcome["version"] == "1" and outcome["promoted"] and outcome["reason"] == "no champion yet"
     champion = client.get_model_version_by_alias("t2igan", "champion")
     challenger = client.get_model_version_by_alias("t2igan", "challenger")
-    assert champion.version == challenger.version == "1"
+    assert str(champion.version) == str(challenger.version) == "1"
     tags = champion.tags
     evaluation = read_json(trained_project.metrics("eval"))
     assert json.loads(tags["metrics"])[evaluation["fid_name"]] == pytest.approx(
@@ -121,23 +121,23 @@ def test_promotion_gate_both_ways_then_rollback(trained_project: ProjectPaths) -
     client = _client(trained_project)
     worse = _register_with(trained_project, fid_delta=+5.0, alignment_delta=0.0)
     assert not worse.promoted and "does not beat" in worse.reason
-    assert client.get_model_version_by_alias("t2igan", "champion").version == "1"
-    assert client.get_model_version_by_alias("t2igan", "challenger").version == worse.version
+    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("t2igan", "challenger").version) == worse.version
 
     better = _register_with(trained_project, fid_delta=-10.0, alignment_delta=0.0)
     assert better.promoted
     champion = client.get_model_version_by_alias("t2igan", "champion")
-    assert champion.version == better.version
+    assert str(champion.version) == better.version
     assert champion.tags["champion.previous"] == "1" and champion.tags["promotion.decision"] == "promoted"
 
     done = cli("rollback", cwd=trained_project.root)
     assert done.returncode == 0, done.stderr
-    assert client.get_model_version_by_alias("t2igan", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == "1"
 
     done = cli(
         "promote", "--version", worse.version, "--reason", "hand-picked for a demo", cwd=trained_project.root
     )
     assert done.returncode == 0, done.stderr
     picked = client.get_model_version("t2igan", worse.version)
-    assert client.get_model_version_by_alias("t2igan", "champion").version == worse.version
+    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == worse.version
     assert picked.tags["champion.reason"] == "manual: hand-picked for a demo"

@@ -107,7 +107,7 @@ def move_champion(client: Any, name: str, version: str, reason: str, previous: A
     client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, "champion.since", now())
     client.set_model_version_tag(name, version, "champion.reason", reason)
-    client.set_model_version_tag(name, version, "champion.previous", previous.version if previous else "")
+    client.set_model_version_tag(name, version, "champion.previous", str(previous.version) if previous else "")
     log.info("%s version %s is now @champion: %s", name, version, reason)
 
 
@@ -131,4 +131,4 @@ def promote_if_better(
         if decision.promote:
             move_champion(client, name, version, decision.reason, champion)
             return decision, version
-        return decision, champion.version if champion else None
+        return decision, str(champion.version) if champion else None

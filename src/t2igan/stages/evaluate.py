@@ -43,8 +43,8 @@ class EvalResult:
     metrics: dict[str, Any]
 
 
-def _pick_rows(manifest: pd.DataFrame, split: str, count: int, seed: int, one_per_image: bool) -> pd.DataFrame:
-    rows = manifest[manifest["split"] == split]
+def _pick_rows(rows: pd.DataFrame, count: int, seed: int, one_per_image: bool) -> pd.DataFrame:
+    """A fixed sample of `rows` (the same for the same seed), sorted by image."""
     if one_per_image:  # one caption per image, chosen by the seed
         rows = rows.sample(frac=1.0, random_state=seed).drop_duplicates("store_index")
     rows = rows.sort_values("store_index", kind="stable")
@@ -67,7 +67,7 @@ def _fid(
     text: np.ndarray,
 ) -> tuple[str, float, bool]:
     cfg = params.evaluate
-    rows = _pick_rows(manifest, "test", cfg.fid_samples, cfg.seed, one_per_image=True)
+    rows = _pick_rows(manifest[manifest["split"] == "test"], cfg.fid_samples, cfg.seed, one_per_image=True)
     if len(rows) < 2:
         raise StageInputError(f"{paths.clean_manifest}: FID needs at least 2 test images, found {len(rows)}")
     if len(rows) < cfg.fid_samples:
@@ -147,13 +147,7 @@ def _alignment(
     out: dict[str, Any] = {}
     candidates = {"heldout": heldout_scored, "seen": manifest[manifest["split"] == "test"]}
     for label, pool in candidates.items():
-        rows = _pick_rows(
-            pool,
-            pool["split"].iloc[0] if len(pool) else "",
-            cfg.alignment_samples,
-            cfg.seed + 1,
-            one_per_image=False,
-        )
+        rows = _pick_rows(pool, cfg.alignment_samples, cfg.seed + 1, one_per_image=False)
         if rows.empty:
             continue
         labels = encode_labels(attrs[rows.index].tolist(), vocab)
