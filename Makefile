@@ -17,7 +17,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test test-quick lint bench clean
+.PHONY: setup run serve test test-quick lint bench clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -31,6 +31,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 ## run: the main job, the Prefect training flow over the DVC stages on the synthetic default
 run: setup
 	$(BIN)/python -m flows.training
+
+## serve: the @champion over HTTP on 127.0.0.1:$(PORT) (POST /invocations)
+PORT ?= 5001
+serve: setup
+	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns/mlflow.db} \
+	  $(BIN)/mlflow models serve -m models:/t2igan@champion --env-manager local --host 127.0.0.1 --port $(PORT)
 
 test: setup
 	$(BIN)/python -m pytest

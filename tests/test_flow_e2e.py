@@ -71,14 +71,19 @@ def test_flow_runs_every_stage_and_registers_a_champion(dvc_project: Path) -> No
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     version = client.get_model_version_by_alias("t2igan", "champion")
     assert str(version.version) == "1"
-    assert version.tags["lineage.dvc.embed_md5"] and version.tags["lineage.git_dirty"] == "false"
+    assert version.tags["lineage.git_dirty"] == "false"
     run = client.get_run(summary["run_id"])
     assert run.data.metrics["fid_24"] == pytest.approx(summary["fid"])
     assert any(a.path.startswith("samples") for a in client.list_artifacts(run.info.run_id))
 
-    # The summary is also a Prefect artifact.
+    # Lineage leads back to exactly the data DVC recorded: the tags are dvc.lock's output hashes.
     lock = yaml.safe_load((dvc_project / "dvc.lock").read_text())
     assert set(lock["stages"]) == {"ingest", "validate", "embed", "train", "evaluate", "register"}
+    for stage, out in (("validate", "data/clean"), ("embed", "data/embeddings"), ("ingest", "data/ingest")):
+        locked = next(o["md5"] for o in lock["stages"][stage]["outs"] if o["path"] == out)
+        assert version.tags[f"lineage.dvc.{stage}_md5"] == locked
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=dvc_project, capture_output=True, text=True).stdout
+    assert version.tags["lineage.git_commit"] == head.strip()
 
 
 def test_second_run_with_nothing_changed_runs_nothing(dvc_project: Path) -> None:

@@ -129,6 +129,9 @@ def test_promotion_gate_both_ways_then_rollback(trained_project: ProjectPaths) -
     champion = client.get_model_version_by_alias("t2igan", "champion")
     assert str(champion.version) == better.version
     assert champion.tags["champion.previous"] == "1" and champion.tags["promotion.decision"] == "promoted"
+    assert json.loads(champion.tags["champion.previous_metrics"]) == json.loads(
+        client.get_model_version("t2igan", "1").tags["metrics"]
+    )
 
     done = cli("rollback", cwd=trained_project.root)
     assert done.returncode == 0, done.stderr

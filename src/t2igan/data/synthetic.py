@@ -9,6 +9,7 @@ apart but never together. The attributes travel with every row, which makes an e
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,7 @@ def caption_for(attributes: dict[str, str], template: int, rng: np.random.Genera
         where=where_words[int(rng.integers(len(where_words)))],
         background=attributes["background"],
     )
+    text = re.sub(r"\b([Aa]) (?=[aeiou])", r"\1n ", text)  # "an orange diamond", not "a orange"
     return text[0].upper() + text[1:]
 
 

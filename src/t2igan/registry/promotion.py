@@ -108,6 +108,8 @@ def move_champion(client: Any, name: str, version: str, reason: str, previous: A
     client.set_model_version_tag(name, version, "champion.since", now())
     client.set_model_version_tag(name, version, "champion.reason", reason)
     client.set_model_version_tag(name, version, "champion.previous", str(previous.version) if previous else "")
+    previous_metrics = version_metrics(previous) if previous else None
+    client.set_model_version_tag(name, version, "champion.previous_metrics", json.dumps(previous_metrics or {}))
     log.info("%s version %s is now @champion: %s", name, version, reason)
 
 

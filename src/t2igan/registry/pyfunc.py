@@ -24,12 +24,15 @@ from mlflow.types import ColSpec, Schema
 MAX_CAPTION_CHARS = 400
 MAX_NUM_IMAGES = 16
 
+# seed and num_images are typed double, not long: in a JSON batch where some rows omit them, pandas fills
+# the gaps with NaN, which a long column cannot hold, and MLflow would refuse the whole request. predict()
+# checks that the values it gets are whole numbers.
 SIGNATURE = ModelSignature(
     inputs=Schema(
         [
             ColSpec("string", "caption"),
-            ColSpec("long", "seed", required=False),
-            ColSpec("long", "num_images", required=False),
+            ColSpec("double", "seed", required=False),
+            ColSpec("double", "num_images", required=False),
         ]
     ),
     outputs=Schema([ColSpec("long", "row"), ColSpec("long", "seed"), ColSpec("string", "image")]),
@@ -53,9 +56,12 @@ def _optional_int(row: pd.Series, column: str) -> int | None:
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return None
     try:
-        return int(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise _bad_request(f"{column} must be an integer, got {value!r}") from None
+    if not number.is_integer():
+        raise _bad_request(f"{column} must be an integer, got {value!r}")
+    return int(number)
 
 
 class TextToImageModel(mlflow.pyfunc.PythonModel):
