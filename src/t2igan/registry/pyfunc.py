@@ -24,15 +24,14 @@ from mlflow.types import ColSpec, Schema
 MAX_CAPTION_CHARS = 400
 MAX_NUM_IMAGES = 16
 
-# seed and num_images are typed double, not long: in a JSON batch where some rows omit them, pandas fills
-# the gaps with NaN, which a long column cannot hold, and MLflow would refuse the whole request. predict()
-# checks that the values it gets are whole numbers.
+# seed and num_images are optional columns: give them for every row of a request or for none (MLflow's
+# schema check refuses a long column that is missing in some rows).
 SIGNATURE = ModelSignature(
     inputs=Schema(
         [
             ColSpec("string", "caption"),
-            ColSpec("double", "seed", required=False),
-            ColSpec("double", "num_images", required=False),
+            ColSpec("long", "seed", required=False),
+            ColSpec("long", "num_images", required=False),
         ]
     ),
     outputs=Schema([ColSpec("long", "row"), ColSpec("long", "seed"), ColSpec("string", "image")]),
