@@ -151,6 +151,15 @@ def main() -> None:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
 
+    # A fresh process: importing mlflow alone is the baseline, loading the model on top is the cold cost.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    importing = "import mlflow, torch, transformers"
+    loading = f"{importing}; mlflow.pyfunc.load_model({model_uri!r})"
+    cold_import = timed(lambda: subprocess.run([sys.executable, "-c", importing], env=env, check=True), 3)
+    cold_load = timed(
+        lambda: subprocess.run([sys.executable, "-c", loading], env=env, check=True, capture_output=True), 3
+    )
+
     mlflow.pyfunc.load_model(model_uri)  # warm the import and file caches: measure loading, not first imports
     load = timed(lambda: mlflow.pyfunc.load_model(model_uri), 3)
     model = mlflow.pyfunc.load_model(model_uri)
@@ -172,13 +181,17 @@ def main() -> None:
 
     med = statistics.median
     print(f"model {model_uri}  (torch threads: {__import__('torch').get_num_threads()})")
-    print(f"load model                 {summary(load)}")
+    print(f"fresh process, imports    {summary(cold_import)}")
+    print(f"fresh process, + load      {summary(cold_load)}")
+    print(f"load model (warm process)  {summary(load)}")
     print(f"in-process, 1 caption      {summary(single)}   {1 / med(single):7.1f} images/s")
     print(f"in-process, batch of 16    {summary(batch)}   {16 / med(batch):7.1f} images/s")
     print(f"HTTP serve, 1 caption      {summary(http_single)}   {1 / med(http_single):7.1f} images/s")
     print(f"HTTP serve, batch of 16    {summary(http_batch)}   {16 / med(http_batch):7.1f} images/s")
     print("ratios (same run):")
     print(f"  load / one generation          {med(load) / med(single):8.1f}x")
+    cold = med(cold_load) - med(cold_import)
+    print(f"  cold load (fresh process, beyond imports) / one generation {cold / med(single):8.1f}x")
     print(f"  batch-16 images/s / single     {(16 / med(batch)) / (1 / med(single)):8.2f}x")
     print(f"  HTTP / in-process, 1 caption   {med(http_single) / med(single):8.2f}x")
     print(f"  HTTP / in-process, batch 16    {med(http_batch) / med(batch):8.2f}x")
