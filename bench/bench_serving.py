@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,10 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+
+# Imported before any model is loaded: loading puts the model's own copy of t2igan (its code/ directory)
+# first on sys.path, and modules imported after that come from the copy.
+from t2igan.serving import model_server
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTION = "a large red circle in the center on a black background"
@@ -76,53 +79,6 @@ def summary(samples: list[float]) -> str:
     return f"p50 {statistics.median(samples) * 1000:8.1f} ms  p95 {p95 * 1000:8.1f} ms"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def serve(model: str, tracking_uri: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    scripts = Path(sys.executable).parent  # mlflow starts `uvicorn` by name
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": tracking_uri,
-        "PATH": f"{scripts}{os.pathsep}{os.environ['PATH']}",
-    }
-    mlflow_bin = scripts / "mlflow"
-    process = subprocess.Popen(
-        [
-            str(mlflow_bin),
-            "models",
-            "serve",
-            "-m",
-            model,
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/ping", timeout=2):
-                return process, base
-        except OSError:
-            time.sleep(0.5)
-    process.terminate()
-    raise RuntimeError("mlflow models serve did not start")
-
-
 def post(base: str, records: list[dict]) -> None:
     body = json.dumps({"dataframe_records": records}).encode()
     request = urllib.request.Request(
@@ -169,15 +125,11 @@ def main() -> None:
     single = timed(lambda: model.predict(one), args.repeats)
     batch = timed(lambda: model.predict(sixteen), max(3, args.repeats // 4))
 
-    process, base = serve(model_uri, tracking_uri)
-    try:
+    with model_server(model_uri, tracking_uri) as base:
         post(base, [{"caption": CAPTION, "seed": 1}])
         http_single = timed(lambda: post(base, [{"caption": CAPTION, "seed": 1}]), args.repeats)
         records = [{"caption": CAPTION, "seed": s} for s in range(16)]
         http_batch = timed(lambda: post(base, records), max(3, args.repeats // 4))
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
     med = statistics.median
     print(f"model {model_uri}  (torch threads: {__import__('torch').get_num_threads()})")

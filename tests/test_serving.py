@@ -3,81 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from conftest import VENV_BIN
-from t2igan.env import OFFLINE_DEFAULTS
 from t2igan.paths import ProjectPaths
 from t2igan.registry.pyfunc import decode_png
+from t2igan.serving import model_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(trained_project: ProjectPaths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        **OFFLINE_DEFAULTS,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{trained_project.mlruns / 'mlflow.db'}",
-        # mlflow starts `uvicorn` by name: the environment's scripts must be on PATH
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    log = (tmp_path_factory.mktemp("serve") / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            "models:/t2igan@champion",
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"server did not start:\n{Path(log.name).read_text()[-3000:]}")
-            time.sleep(0.5)
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    uri = f"sqlite:///{trained_project.mlruns / 'mlflow.db'}"
+    with model_server("models:/t2igan@champion", uri, log_path=log) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def _post(base: str, body: bytes | str) -> tuple[int, dict]:

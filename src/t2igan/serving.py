@@ -1,8 +1,16 @@
-"""People-facing registry actions: generate images from a registered model, promote by hand, roll back."""
+"""People-facing registry actions: generate images, serve a model over HTTP, promote by hand, roll back."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -77,3 +85,59 @@ def rollback_champion(params_file: Path, project: Path | None) -> tuple[str, str
         client.set_model_version_tag(name, previous, "champion.reason", reason)
         client.set_model_version_tag(name, champion.version, "champion.rolled_back_at", now())
     return name, previous
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def model_server(
+    model_uri: str, tracking_uri: str, log_path: Path | None = None, startup_timeout: float = 180.0
+) -> Iterator[str]:
+    """`mlflow models serve` of `model_uri` on 127.0.0.1 (a free port) for the block; yields the base URL.
+
+    Used by the tests and the serving benchmark, and handy in a notebook. The server runs in this Python
+    environment (`--env-manager local`); its scripts directory goes on PATH because mlflow starts `uvicorn`
+    by name.
+    """
+    scripts = Path(sys.executable).parent
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [
+        str(scripts / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(log_path, "w")) if log_path else subprocess.DEVNULL
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        stack.callback(lambda: (process.terminate(), process.wait(timeout=30)))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    detail = Path(log_path).read_text()[-3000:] if log_path else ""
+                    raise T2iganError(f"mlflow models serve of {model_uri} did not start\n{detail}") from None
+                time.sleep(0.5)
+        yield base

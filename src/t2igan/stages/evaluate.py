@@ -58,35 +58,44 @@ def _batches(array: np.ndarray, size: int = INCEPTION_BATCH):
         yield array[start : start + size]
 
 
-def _fid(
-    params: Params,
-    paths: ProjectPaths,
-    manifest: pd.DataFrame,
-    store: np.ndarray,
-    generator: torch.nn.Module,
-    text: np.ndarray,
-) -> tuple[str, float, bool]:
-    cfg = params.evaluate
+@dataclass(frozen=True)
+class _Inputs:
+    """Everything one evaluation reads, loaded once."""
+
+    params: Params
+    paths: ProjectPaths
+    manifest: pd.DataFrame  # clean manifest, index = embedding row
+    store: np.ndarray
+    generator: torch.nn.Module
+    text: np.ndarray  # caption embeddings, one row per manifest row
+    info: DatasetInfo
+
+
+def _fid(inputs: _Inputs) -> tuple[str, float, bool]:
+    """(metric name, FID, whether the real statistics came from the cache)."""
+    cfg, manifest = inputs.params.evaluate, inputs.manifest
     rows = _pick_rows(manifest[manifest["split"] == "test"], cfg.fid_samples, cfg.seed, one_per_image=True)
     if len(rows) < 2:
-        raise StageInputError(f"{paths.clean_manifest}: FID needs at least 2 test images, found {len(rows)}")
+        raise StageInputError(
+            f"{inputs.paths.clean_manifest}: FID needs at least 2 test images, found {len(rows)}"
+        )
     if len(rows) < cfg.fid_samples:
         log.warning("only %d test images for FID (asked for %d)", len(rows), cfg.fid_samples)
     count = len(rows)
     features = InceptionFeatures(device=resolve_device(cfg.device))
     fid = FID(features)
     key = stats_key(
-        manifest=sha256_file(paths.clean_manifest),
+        manifest=sha256_file(inputs.paths.clean_manifest),
         split="test",
         count=count,
-        size=int(store.shape[1]),
+        size=int(inputs.store.shape[1]),
         seed=cfg.seed,
         network=features.identity,
     )
-    real_images = store[np.sort(rows["store_index"].to_numpy())]
-    cached = fid.load_or_add_real(paths.cache_dir / "fid" / f"{key}.pt", _batches(real_images))
+    real_images = inputs.store[np.sort(rows["store_index"].to_numpy())]
+    cached = fid.load_or_add_real(inputs.paths.cache_dir / "fid" / f"{key}.pt", _batches(real_images))
     seeds = [cfg.seed + i for i in range(count)]
-    fake = generate(generator, text[rows.index.to_numpy()], seeds, batch_size=cfg.batch_size)
+    fake = generate(inputs.generator, inputs.text[rows.index.to_numpy()], seeds, batch_size=cfg.batch_size)
     fid.add(_batches(fake), real=False)
     return metric_name(count), fid.compute(), cached
 
@@ -108,28 +117,21 @@ def _judge_rows(manifest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, scored
 
 
-def _alignment(
-    params: Params,
-    paths: ProjectPaths,
-    manifest: pd.DataFrame,
-    store: np.ndarray,
-    generator: torch.nn.Module,
-    text: np.ndarray,
-    info: DatasetInfo,
-) -> dict[str, Any]:
-    cfg = params.evaluate
-    vocab = info.extra.get("attributes")
+def _alignment(inputs: _Inputs) -> dict[str, Any]:
+    """Per-attribute accuracy of generated images, as read by the judge, and the judge's own ceiling."""
+    cfg, manifest, store = inputs.params.evaluate, inputs.manifest, inputs.store
+    vocab = inputs.info.extra.get("attributes")
     if not vocab:
         return {}
     attrs = manifest["attributes"].map(json.loads)
     judge_train, heldout_scored = _judge_rows(manifest)
     judge_key = stats_key(
-        manifest=sha256_file(paths.clean_manifest),
+        manifest=sha256_file(inputs.paths.clean_manifest),
         judge=cfg.judge.model_dump(),
         vocab=vocab,
         rows="train+heldout/2",
     )
-    judge_path = paths.cache_dir / "judge" / f"{judge_key}.safetensors"
+    judge_path = inputs.paths.cache_dir / "judge" / f"{judge_key}.safetensors"
     if judge_path.is_file():
         judge = load_judge(judge_path)
     else:
@@ -145,17 +147,15 @@ def _alignment(
         save_judge(judge, judge_path)
 
     out: dict[str, Any] = {}
-    candidates = {"heldout": heldout_scored, "seen": manifest[manifest["split"] == "test"]}
-    for label, pool in candidates.items():
+    for label, pool in {"heldout": heldout_scored, "seen": manifest[manifest["split"] == "test"]}.items():
         rows = _pick_rows(pool, cfg.alignment_samples, cfg.seed + 1, one_per_image=False)
         if rows.empty:
             continue
         labels = encode_labels(attrs[rows.index].tolist(), vocab)
         seeds = [cfg.seed + 100_000 + i for i in range(len(rows))]
-        fake = generate(generator, text[rows.index.to_numpy()], seeds, batch_size=cfg.batch_size)
+        fake = generate(inputs.generator, inputs.text[rows.index.to_numpy()], seeds, batch_size=cfg.batch_size)
         out[f"attr_acc_{label}"] = accuracy(judge.predict(fake), labels)
-        real = store[rows["store_index"].to_numpy()]
-        out[f"judge_ceiling_{label}"] = accuracy(judge.predict(real), labels)
+        out[f"judge_ceiling_{label}"] = accuracy(judge.predict(store[rows["store_index"].to_numpy()]), labels)
     return out
 
 
@@ -201,9 +201,10 @@ def run(params: Params, paths: ProjectPaths) -> EvalResult:
     text = embeddings.vectors
 
     started = time.perf_counter()
-    fid_name, fid_value, cached = _fid(params, paths, manifest, store, generator, text)
+    inputs = _Inputs(params, paths, manifest, store, generator, text, info)
+    fid_name, fid_value, cached = _fid(inputs)
     metrics: dict[str, Any] = {"fid_name": fid_name, fid_name: fid_value, "fid_real_stats_cached": cached}
-    metrics.update(_alignment(params, paths, manifest, store, generator, text, info))
+    metrics.update(_alignment(inputs))
     if "attr_acc_heldout" in metrics:
         metrics["alignment"] = metrics["attr_acc_heldout"]["mean"]
     metrics["eval_seconds"] = round(time.perf_counter() - started, 2)
