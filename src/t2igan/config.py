@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from t2igan.errors import ConfigError
 
@@ -36,11 +36,38 @@ class SyntheticParams(_Strict):
     heldout_per_color: int = Field(1, ge=0, le=3, description="shapes held out of training per color")
 
 
+SOURCES = ("synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder")
+
+
+class ColumnParams(_Strict):
+    """Column names for the csv and jsonl sources."""
+
+    caption: str = "caption"
+    image: str = "image_path"
+    split: str | None = Field(
+        None, description="column holding train/test; None = split by a hash of the image"
+    )
+
+
 class DataParams(_Strict):
     name: str = Field("synthetic", min_length=1)
-    source: Literal["synthetic"] = "synthetic"
+    source: Literal["synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder"] = "synthetic"
+    path: str | None = Field(
+        None, description="the dataset: a directory (coco, reed, imagefolder) or a file (tsv, csv, jsonl)"
+    )
+    image_root: str | None = Field(
+        None, description="where image paths resolve (tsv/csv/jsonl); default: the file's directory"
+    )
+    test_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="test share where the dataset has no splits")
+    columns: ColumnParams = ColumnParams()
     image_size: int = Field(32, ge=16, le=1024, description="side of the images the GAN trains on")
     synthetic: SyntheticParams = SyntheticParams()
+
+    @model_validator(mode="after")
+    def _path_for_imports(self) -> DataParams:
+        if self.source != "synthetic" and not self.path:
+            raise ValueError(f"source {self.source!r} needs data.path (the dataset directory or file)")
+        return self
 
     @field_validator("image_size")
     @classmethod
@@ -63,6 +90,10 @@ class EmbedParams(_Strict):
     pooling: Literal["mean", "cls"] = "mean"
     normalize: bool = True
     max_length: int = Field(64, ge=4, le=4096)
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32", description="bfloat16 autocast: ~1.7x faster on CPUs with AVX512-BF16/AMX, cosine >= 0.9999"
+    )
+    token_states: bool = Field(False, description="also write per-token states (for attention models)")
     batch_size: int = Field(256, ge=1)
     device: str = "auto"
 

@@ -1,12 +1,15 @@
 """The manifest: one row per (image, caption), the contract between ingest and every later stage.
 
 Columns (DESIGN.md): id, image_id, split, caption, image_path (relative to the dataset root), sha256, width,
-height, source, attributes (JSON; ground truth for the synthetic set, "{}" otherwise). Several captions of one
-image share its image_id. Width and height come from the file header at ingest; validate decodes for real.
+height, source, attributes (JSON; ground truth for the synthetic set, "{}" otherwise), and problem: what ingest
+could already see was wrong with the row (a malformed line, a caption that is not UTF-8), so that validate
+quarantines it with that reason instead of ingest dropping it. Several captions of one image share its
+image_id. Width and height come from the file header at ingest; validate decodes for real.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ SCHEMA = pa.schema(
         ("height", pa.int64()),
         ("source", pa.string()),
         ("attributes", pa.string()),
+        ("problem", pa.string()),
     ]
 )
 COLUMNS = tuple(SCHEMA.names)
@@ -46,32 +50,53 @@ def _header_size(path: Path) -> tuple[int | None, int | None]:
         return None, None
 
 
+def storable(text: str | None) -> str | None:
+    """Text as valid UTF-8: bytes an importer could not decode (kept as surrogates) become U+FFFD.
+
+    The row's `problem` already says the original was not UTF-8; the manifest itself must stay writable.
+    """
+    if text is None:
+        return None
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+@functools.lru_cache(maxsize=65536)
+def file_facts(full: Path) -> tuple[str | None, int | None, int | None]:
+    """(sha256, width, height) of an image file, read once however many captions it has."""
+    if not full.is_file():
+        return None, None, None
+    width, height = _header_size(full)
+    return sha256_file(full), width, height
+
+
 def manifest_row(
     *,
     row_id: str,
     image_id: str,
     split: str,
-    caption: str,
-    image_path: str,
+    caption: str | None,
+    image_path: str | None,
     root: Path,
     source: str,
     attributes: dict[str, Any] | None = None,
+    problem: str | None = None,
 ) -> dict[str, Any]:
-    """Build one manifest row, reading file facts (hash, header size) when the file is inside `root`."""
-    full = root / image_path
-    exists = full.is_file()
-    width, height = _header_size(full) if exists else (None, None)
+    """Build one manifest row, reading file facts (hash, header size) for paths that stay inside `root`."""
+    facts: tuple[str | None, int | None, int | None] = (None, None, None)
+    if image_path and not Path(image_path).is_absolute() and ".." not in Path(image_path).parts:
+        facts = file_facts((root / image_path).resolve())
     return {
-        "id": row_id,
-        "image_id": image_id,
-        "split": split,
-        "caption": caption,
-        "image_path": image_path,
-        "sha256": sha256_file(full) if exists else None,
-        "width": width,
-        "height": height,
+        "id": storable(row_id),
+        "image_id": storable(image_id),
+        "split": storable(split),
+        "caption": storable(caption),
+        "image_path": storable(image_path),
+        "sha256": facts[0],
+        "width": facts[1],
+        "height": facts[2],
         "source": source,
         "attributes": json.dumps(attributes or {}, sort_keys=True),
+        "problem": problem,
     }
 
 

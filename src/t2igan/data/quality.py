@@ -34,6 +34,7 @@ def build_checks(params: ValidationParams) -> list[Check]:
 
     e = gx.expectations
     return [
+        Check(e.ExpectColumnValuesToBeNull(column="problem"), lambda r: str(r["problem"])),
         Check(
             e.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
             lambda r: f"unknown split {r['split']!r}",

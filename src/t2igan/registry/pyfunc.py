@@ -81,6 +81,7 @@ class TextToImageModel(mlflow.pyfunc.PythonModel):
             pooling=spec["pooling"],
             normalize=spec["normalize"],
             max_length=spec["max_length"],
+            precision=spec.get("precision", "float32"),
             device=device,
         )
 

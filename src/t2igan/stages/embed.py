@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -16,13 +17,15 @@ from t2igan.data.manifest import read_manifest
 from t2igan.errors import StageInputError
 from t2igan.io import atomic_dir, atomic_path, read_json, write_json
 from t2igan.paths import ProjectPaths
-from t2igan.text.cache import EmbeddingCache
-from t2igan.text.encoder import TextEncoder
+from t2igan.text.cache import EmbeddingCache, TokenCache
+from t2igan.text.encoder import EncoderSpec, TextEncoder, cached_weights_hash, resolve_encoder_path
 
 log = logging.getLogger(__name__)
 
 EMBEDDINGS_FILE = "embeddings.npy"
 ENCODER_FILE = "encoder.json"
+TOKENS_FILE = "tokens.npy"
+TOKEN_LENGTHS_FILE = "token_lengths.npy"
 
 
 @dataclass(frozen=True)
@@ -42,43 +45,86 @@ def load_encoder(params: Params, device: str | None = None) -> TextEncoder:
         pooling=cfg.pooling,
         normalize=cfg.normalize,
         max_length=cfg.max_length,
+        precision=cfg.precision,
         device=device or resolve_device(cfg.device),
     )
+
+
+def encoder_spec(params: Params, cache_dir: Path) -> tuple[EncoderSpec, Path]:
+    """The encoder's identity without loading it: when every caption is cached, no model is loaded at all."""
+    cfg = params.embed
+    path = resolve_encoder_path(cfg.encoder)
+    spec = EncoderSpec(
+        name=cfg.encoder,
+        weights_sha256=cached_weights_hash(path, cache_dir),
+        pooling=cfg.pooling,
+        normalize=cfg.normalize,
+        max_length=cfg.max_length,
+        precision=cfg.precision,
+    )
+    return spec, path
 
 
 def run(params: Params, paths: ProjectPaths) -> EmbedResult:
     manifest = read_manifest(paths.clean_manifest)
     captions = manifest["caption"].tolist()
-    encoder = load_encoder(params)
-    cache = EmbeddingCache(paths.cache_dir, encoder.spec.fingerprint)
+    spec, encoder_path = encoder_spec(params, paths.cache_dir)
+    fingerprint = spec.fingerprint
+    cache = EmbeddingCache(paths.cache_dir, fingerprint)
+    tokens = TokenCache(paths.cache_dir, fingerprint) if params.embed.token_states else None
     todo = cache.missing(captions)
+    if tokens is not None:  # a caption needs encoding if either of its records is missing
+        todo = list(dict.fromkeys(todo + tokens.missing(captions)))
     distinct = len(dict.fromkeys(captions))
     log.info("embedding %d new of %d distinct captions (%d cached)", len(todo), distinct, distinct - len(todo))
-    cache.put(todo, encoder.encode(todo, batch_size=params.embed.batch_size, progress=True))
+    if todo:
+        encoder = load_encoder(params)
+        if encoder.spec != spec:  # pragma: no cover - both derive from the same params and files
+            raise StageInputError(f"encoder at {encoder.path} changed while embedding; run again")
+        vectors_new, states_new = encoder.encode_with_tokens(
+            todo, batch_size=params.embed.batch_size, progress=True, tokens=tokens is not None
+        )
+        cache.put(todo, vectors_new)
+        if tokens is not None:
+            tokens.put(todo, states_new)
     vectors = cache.get(captions)
+    dim = int(vectors.shape[1])
 
     result = EmbedResult(
         captions=len(captions),
         distinct=distinct,
         encoded=len(todo),
         from_cache=distinct - len(todo),
-        dim=encoder.dim,
-        fingerprint=encoder.spec.fingerprint,
+        dim=dim,
+        fingerprint=fingerprint,
     )
     with atomic_dir(paths.embeddings_dir) as staging:
         with atomic_path(staging / EMBEDDINGS_FILE) as tmp, open(tmp, "wb") as handle:
             np.save(handle, vectors)
+        if tokens is not None:
+            _write_tokens(staging, captions, tokens, params.embed.max_length, dim)
         write_json(
             staging / ENCODER_FILE,
-            {
-                "spec": asdict(encoder.spec),
-                "fingerprint": encoder.spec.fingerprint,
-                "dim": encoder.dim,
-                "path": str(encoder.path),
-            },
+            {"spec": asdict(spec), "fingerprint": fingerprint, "dim": dim, "path": str(encoder_path)},
         )
     write_json(paths.metrics("embed"), asdict(result))
     return result
+
+
+def _write_tokens(directory: Path, captions: list[str], tokens: TokenCache, max_length: int, dim: int) -> None:
+    """tokens.npy (float16 [N, max_length, D], zero-padded) and token_lengths.npy, streamed to disk."""
+    states = np.lib.format.open_memmap(
+        directory / TOKENS_FILE, mode="w+", dtype=np.float16, shape=(len(captions), max_length, dim)
+    )
+    lengths = np.zeros(len(captions), dtype=np.int32)
+    for row, caption in enumerate(captions):
+        caption_states = tokens.get(caption)
+        lengths[row] = len(caption_states)
+        states[row, : len(caption_states)] = caption_states
+        states[row, len(caption_states) :] = 0
+    states.flush()
+    del states
+    np.save(directory / TOKEN_LENGTHS_FILE, lengths)
 
 
 @dataclass(frozen=True)

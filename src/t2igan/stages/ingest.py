@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from t2igan.config import Params
 from t2igan.data import synthetic
 from t2igan.data.dataset import DatasetInfo
-from t2igan.data.manifest import to_frame, write_manifest
+from t2igan.data.importers import importer
+from t2igan.data.manifest import file_facts, to_frame, write_manifest
+from t2igan.errors import DataError
 from t2igan.io import atomic_dir
 from t2igan.paths import ProjectPaths
 
@@ -24,6 +26,7 @@ class IngestResult:
 
 def run(params: Params, paths: ProjectPaths) -> IngestResult:
     data = params.data
+    file_facts.cache_clear()  # files may have changed since an earlier ingest in this process
     # Build the whole output next to the old one and swap it in: a crash leaves the previous ingest intact.
     with atomic_dir(paths.ingest_dir) as staging:
         if data.source == "synthetic":
@@ -36,8 +39,11 @@ def run(params: Params, paths: ProjectPaths) -> IngestResult:
                 ),
             }
             root = "."
-        else:  # pragma: no cover - the config admits only the sources implemented here
-            raise NotImplementedError(data.source)
+        else:
+            imported = importer(data.source)(data)
+            rows, extra, root = imported.rows, imported.extra, str(imported.root)
+            if not rows:
+                raise DataError(f"{data.path}: no captioned images found for source {data.source!r}")
         frame = to_frame(rows)
         write_manifest(frame, staging / paths.manifest.name)
         info = DatasetInfo(

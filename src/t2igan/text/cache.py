@@ -68,3 +68,43 @@ class EmbeddingCache:
         for i, (shard, row) in enumerate(rows):
             out[i] = self._shards[shard][row]
         return out
+
+
+class TokenCache:
+    """Per-caption token states (ragged, float16) under `<cache>/tokens/<fingerprint>/shard-*.npz`.
+
+    Kept apart from the sentence cache: token states are ~20x larger and only attention models want them.
+    """
+
+    def __init__(self, root: Path, fingerprint: str) -> None:
+        self.directory = root / "tokens" / fingerprint
+        self._index: dict[bytes, tuple[int, int, int]] = {}
+        self._shards: list[np.ndarray] = []
+        for shard_path in sorted(self.directory.glob("shard-*.npz")):
+            with np.load(shard_path) as shard:
+                self._add(shard["keys"], shard["lengths"], shard["states"])
+
+    def _add(self, keys: np.ndarray, lengths: np.ndarray, states: np.ndarray) -> None:
+        shard_number = len(self._shards)
+        self._shards.append(states)
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else []
+        for key, offset, length in zip(keys, offsets, lengths, strict=True):
+            self._index[key.tobytes()] = (shard_number, int(offset), int(length))
+
+    def missing(self, captions: list[str]) -> list[str]:
+        return [c for c in dict.fromkeys(captions) if caption_key(c) not in self._index]
+
+    def put(self, captions: list[str], states: list[np.ndarray]) -> None:
+        if not captions:
+            return
+        keys = np.frombuffer(b"".join(caption_key(c) for c in captions), dtype=np.uint8).reshape(-1, 32)
+        lengths = np.array([len(s) for s in states], dtype=np.int64)
+        flat = np.concatenate(states).astype(np.float16)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.directory / f"shard-{uuid.uuid4().hex}.npz") as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, keys=keys, lengths=lengths, states=flat)
+        self._add(keys, lengths, flat)
+
+    def get(self, caption: str) -> np.ndarray:
+        shard, offset, length = self._index[caption_key(caption)]
+        return self._shards[shard][offset : offset + length]

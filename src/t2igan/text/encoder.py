@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from t2igan.errors import ConfigError
+from t2igan.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,20 @@ def weights_hash(directory: Path) -> str:
     return digest.hexdigest()
 
 
+def cached_weights_hash(directory: Path, cache_dir: Path) -> str:
+    """`weights_hash`, remembered per (path, size, mtime) of the weight files: hashing 90 MB on every run
+    would dominate a re-embed where every caption is cached."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
+    stamp = json.dumps([[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files])
+    memo = cache_dir / "weights" / f"{hashlib.sha256(stamp.encode()).hexdigest()}.txt"
+    if memo.is_file():
+        return memo.read_text().strip()
+    digest = weights_hash(directory)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    write_text(memo, digest + "\n")
+    return digest
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
     """Everything that changes the vectors an encoder produces."""
@@ -68,6 +83,7 @@ class EncoderSpec:
     pooling: str
     normalize: bool
     max_length: int
+    precision: str = "float32"
 
     @property
     def fingerprint(self) -> str:
@@ -85,6 +101,7 @@ class TextEncoder:
         pooling: str = "mean",
         normalize: bool = True,
         max_length: int = 64,
+        precision: str = "float32",
         device: str = "cpu",
     ) -> None:
         from transformers import AutoModel, AutoTokenizer
@@ -94,6 +111,7 @@ class TextEncoder:
         self.pooling = pooling
         self.normalize = normalize
         self.max_length = max_length
+        self.precision = precision
         self.device = torch.device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModel.from_pretrained(self.path).eval().to(self.device)
@@ -111,18 +129,24 @@ class TextEncoder:
             pooling=self.pooling,
             normalize=self.normalize,
             max_length=self.max_length,
+            precision=self.precision,
         )
 
     @property
     def dim(self) -> int:
         return int(self.model.config.hidden_size)
 
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+
     @torch.inference_mode()
-    def _encode_batch(self, captions: list[str]) -> torch.Tensor:
+    def _encode_batch(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pooled [B, D] float32, token states [B, T, D], attention mask [B, T]) for one batch."""
         batch = self.tokenizer(
             captions, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(self.device)
-        hidden = self.model(**batch).last_hidden_state
+        with self._autocast():
+            hidden = self.model(**batch).last_hidden_state.float()
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         else:
@@ -130,17 +154,27 @@ class TextEncoder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         if self.normalize:
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
-        return pooled.float().cpu()
+        return pooled.cpu(), hidden.cpu(), batch["attention_mask"].cpu()
 
     def encode(self, captions: list[str], batch_size: int = 256, progress: bool = False) -> np.ndarray:
-        """Embed `captions` (float32, one row each, in the given order)."""
-        if not captions:
-            return np.zeros((0, self.dim), dtype=np.float32)
+        """Sentence embeddings of `captions` (float32, one row each, in the given order)."""
+        return self.encode_with_tokens(captions, batch_size, progress, tokens=False)[0]
+
+    def encode_with_tokens(
+        self, captions: list[str], batch_size: int = 256, progress: bool = False, tokens: bool = True
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Sentence embeddings and, when `tokens`, each caption's token states ([length, D] float16)."""
+        out = np.empty((len(captions), self.dim), dtype=np.float32)
+        states: list[np.ndarray] = [np.zeros((0, self.dim), np.float16)] * len(captions) if tokens else []
         # Sorting by length keeps padding small; the order is restored at the end.
         order = sorted(range(len(captions)), key=lambda i: len(captions[i]))
-        out = np.empty((len(captions), self.dim), dtype=np.float32)
         starts = range(0, len(order), batch_size)
         for start in tqdm(starts, desc="embed", unit="batch", disable=not progress):
             index = order[start : start + batch_size]
-            out[index] = self._encode_batch([captions[i] for i in index]).numpy()
-        return out
+            pooled, hidden, mask = self._encode_batch([captions[i] for i in index])
+            out[index] = pooled.numpy()
+            if tokens:
+                lengths = mask.sum(1).tolist()
+                for row, i in enumerate(index):
+                    states[i] = hidden[row, : lengths[row]].to(torch.float16).numpy()
+        return out, states
