@@ -314,3 +314,26 @@ def test_a_dataset_that_cannot_be_read_fails_ingest_in_one_line(tmp_path: Path) 
     done = cli("ingest", cwd=paths.root)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "no captions_*.json files (COCO layout expected)" in done.stderr
+
+
+@pytest.mark.slow
+def test_an_imported_dataset_goes_through_the_whole_pipeline(tmp_path: Path) -> None:
+    from conftest import reset_mlflow
+
+    data = tmp_path / "photos"
+    lines = []
+    for i in range(40):
+        name = list(CAPTIONS)[i % len(CAPTIONS)]
+        if i < len(CAPTIONS):
+            _save(name, data / f"{name}{_suffix(name)}")
+        lines += [f"{caption} ({i})\t{name}{_suffix(name)}" for caption in CAPTIONS[name]]
+    (data / "c.tsv").write_text("\n".join(lines) + "\n")
+    paths, raw = _project(tmp_path, source="tsv", path=str(data / "c.tsv"), test_fraction=0.5)
+    reset_mlflow()
+    stages = ("ingest", "validate", "embed", "train", "evaluate", "register")
+    results = run_stages(parse_params(raw), paths, *stages)
+    reset_mlflow()
+    metrics = results["evaluate"].metrics
+    assert metrics["fid_name"].startswith("fid_") and metrics[metrics["fid_name"]] > 0
+    assert "alignment" not in metrics  # no ground-truth attributes outside the synthetic set
+    assert results["register"].promoted and results["register"].reason == "no champion yet"
