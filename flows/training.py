@@ -130,7 +130,11 @@ def summarize(project: Path, stage_results: list[dict[str, Any]]) -> dict[str, A
         "run_id": registration.get("run_id"),
         "fid_name": fid_name,
         "fid": evaluation.get(fid_name) if fid_name else None,
+        "kid_name": evaluation.get("kid_name"),
+        "kid": evaluation.get(evaluation.get("kid_name", ""), None),
+        "kid_std": evaluation.get(f"{evaluation.get('kid_name')}_std"),
         "alignment": evaluation.get("alignment"),
+        "r_precision": evaluation.get("r_precision"),
         "attr_acc_heldout": evaluation.get("attr_acc_heldout"),
         "sample_grid": str(project / "artifacts" / "evaluate" / "samples.png"),
         "stages": stage_results,
@@ -146,6 +150,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"({summary['reason']}); champion is version {summary['champion_version']}",
         f"- {summary['fid_name']}: {summary['fid']:.3f}" if summary["fid"] is not None else "- FID: n/a",
     ]
+    if summary.get("kid") is not None:
+        lines.append(f"- {summary['kid_name']}: {summary['kid']:.4f} ± {summary['kid_std']:.4f}")
+    if summary.get("r_precision") is not None:
+        lines.append(f"- R-precision: {summary['r_precision']:.3f}")
     if acc:
         lines.append(
             "- attribute accuracy, held-out combinations: " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items())

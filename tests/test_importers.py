@@ -335,5 +335,7 @@ def test_an_imported_dataset_goes_through_the_whole_pipeline(tmp_path: Path) -> 
     reset_mlflow()
     metrics = results["evaluate"].metrics
     assert metrics["fid_name"].startswith("fid_") and metrics[metrics["fid_name"]] > 0
-    assert "alignment" not in metrics  # no ground-truth attributes outside the synthetic set
+    # No ground-truth attributes outside the synthetic set: alignment is R-precision.
+    assert "attr_acc_heldout" not in metrics and metrics["alignment"] == metrics["r_precision"]
+    assert 0 <= metrics["r_precision"] <= 1 and 0 <= metrics["r_precision_ceiling"] <= 1
     assert results["register"].promoted and results["register"].reason == "no champion yet"

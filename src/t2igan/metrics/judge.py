@@ -7,7 +7,6 @@ states. The judge's own accuracy on held-out real images is the ceiling the gene
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from t2igan.config import JudgeParams
-from t2igan.io import atomic_path, write_json
+from t2igan.metrics.weights import load_module, save_module
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +104,8 @@ def train_judge(
 
 
 def save_judge(judge: AttributeJudge, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in judge.state_dict().items()}, str(tmp))
-    write_json(path.with_suffix(".json"), {"vocab": judge.vocab, "width": judge.body[0].out_channels})
+    save_module(judge, path, {"vocab": judge.vocab, "width": judge.body[0].out_channels})
 
 
 def load_judge(path: Path) -> AttributeJudge:
-    meta = json.loads(path.with_suffix(".json").read_text())
-    judge = AttributeJudge(meta["vocab"], meta["width"])
-    judge.load_state_dict(load_file(str(path)))
-    return judge.eval()
+    return load_module(path, lambda meta: AttributeJudge(meta["vocab"], meta["width"]))

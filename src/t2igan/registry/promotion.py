@@ -66,8 +66,12 @@ def summary_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The figures promotion compares, as stored on each version."""
     name = metrics["fid_name"]
     out = {"fid_name": name, name: metrics[name]}
-    if "alignment" in metrics:
-        out["alignment"] = metrics["alignment"]
+    kid = metrics.get("kid_name")
+    if kid and kid in metrics:
+        out.update({"kid_name": kid, kid: metrics[kid], f"{kid}_std": metrics[f"{kid}_std"]})
+    for key in ("alignment", "r_precision"):
+        if key in metrics:
+            out[key] = metrics[key]
     return out
 
 

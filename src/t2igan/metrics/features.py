@@ -1,0 +1,73 @@
+"""Inception features, extracted once per image set and shared by every metric that needs them.
+
+FID and KID both read pool3 features. Running Inception once and handing the same array to both is half the
+work of giving each metric its own copy of the network; the real side's array is cached on disk under a key
+naming everything that shapes it (dataset, split, sample, resolution, network), so evaluating a second
+checkpoint on the same data runs Inception only on the generated images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from t2igan.io import atomic_path
+from t2igan.metrics.inception import InceptionFeatures
+
+
+def cache_key(**parts: object) -> str:
+    """A stable key for a cached artefact from everything that determines it."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def to_nchw(batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC (what the store and the generator give) or NCHW -> NCHW tensor."""
+    tensor = torch.as_tensor(np.ascontiguousarray(batch))
+    return tensor.permute(0, 3, 1, 2) if tensor.shape[-1] == 3 else tensor
+
+
+def extract(network: InceptionFeatures, batches: Iterable[np.ndarray | torch.Tensor]) -> np.ndarray:
+    """float32 [N, 2048] features of uint8 image batches."""
+    parts = [network(to_nchw(batch)).cpu().numpy() for batch in batches]
+    return np.concatenate(parts) if parts else np.zeros((0, network.num_features), dtype=np.float32)
+
+
+def cached_features(
+    network: InceptionFeatures,
+    cache: Path,
+    batches: Callable[[], Iterable[np.ndarray | torch.Tensor]],
+) -> tuple[np.ndarray, bool]:
+    """(features, came from the cache). `batches` is called only on a miss."""
+    if cache.is_file():
+        return np.load(cache), True
+    features = extract(network, batches())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, features)
+    return features, False
+
+
+class Precomputed(nn.Module):
+    """A torchmetrics feature extractor that passes already extracted features through.
+
+    torchmetrics' FID and KID call their `feature` module on what `update` receives; giving them features
+    lets a metric use torchmetrics' own statistics over the one Inception pass.
+    """
+
+    def __init__(self, num_features: int, dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.dtype = dtype
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features.to(self.dtype)
+
+
+def as_tensor(features: np.ndarray, dtype: np.dtype | type = np.float64) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(features, dtype=dtype))
