@@ -132,9 +132,10 @@ class _NvidiaStyleDetector(torch.nn.Module):
     def __init__(self, network: torch.jit.ScriptModule) -> None:
         super().__init__()
         self.network = network
+        self.size = INCEPTION_SIZE
 
     def forward(self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False) -> torch.Tensor:
-        x = resize_bilinear_tf1(img.to(torch.float32), INCEPTION_SIZE)
+        x = resize_bilinear_tf1(img.to(torch.float32), self.size)
         features = self.network((x - 128.0) / 128.0).reshape(img.shape[0], -1)
         return features if return_features else features[:, :1008]
 
