@@ -7,6 +7,7 @@ the encoder spec and the MLflow run id that later stages log to), metrics/train.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 from t2igan.config import Params, resolve_device, section_hash
 from t2igan.data.dataset import DatasetInfo
 from t2igan.data.fixed_captions import grid_rows
+from t2igan.errors import TrainingDiverged
 from t2igan.gan.config import GANConfig
 from t2igan.gan.export import save_generator
 from t2igan.gan.sampling import generate, image_grid
@@ -33,6 +35,7 @@ from t2igan.stages.embed import EMBEDDINGS_FILE, ENCODER_FILE
 from t2igan.tracking import RunRef, configure, start_run
 from t2igan.training.checkpoint import CheckpointManager
 from t2igan.training.data import BatchSampler, TrainingSet
+from t2igan.training.distributed import World, barrier, init_world, ranks_agree, shutdown, weights_digest
 from t2igan.training.trainer import StepLosses, Trainer
 
 log = logging.getLogger(__name__)
@@ -145,12 +148,25 @@ def _existing_run(paths: ProjectPaths, run_id: str | None) -> str | None:
 
 
 def run(params: Params, paths: ProjectPaths) -> TrainResult:
-    import mlflow
-
+    """Train in this process, or as one rank of a `torchrun` launch (then rank 0 does all the writing)."""
     cfg = params.train
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(resolve_device(cfg.device))
+    world = init_world(device.type)
+    if world.distributed and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    try:
+        return _train(params, paths, device, world)
+    finally:
+        shutdown(world)
+
+
+def _train(params: Params, paths: ProjectPaths, device: torch.device, world: World) -> TrainResult:
+    import mlflow
+
+    cfg = params.train
     data = TrainingSet.load(paths, "train")
     gan = GANConfig(
         image_size=int(data.store.shape[1]),
@@ -162,7 +178,7 @@ def run(params: Params, paths: ProjectPaths) -> TrainResult:
         g_norm=cfg.model.g_norm,
         d_gate_init=cfg.model.d_gate_init,
     )
-    trainer = Trainer(gan, cfg, device)
+    trainer = Trainer(gan, cfg, device, world)
     checkpoints = CheckpointManager(paths.checkpoints_dir, cfg.keep_last)
     signature = run_signature(params, paths)
     resumed = checkpoints.latest(signature) if cfg.resume == "auto" else None
@@ -170,18 +186,26 @@ def run(params: Params, paths: ProjectPaths) -> TrainResult:
     if resumed is not None:
         path, state = resumed
         trainer.load_state_dict(state["trainer"])
-        start_step, run_id = int(state["step"]), _existing_run(paths, state.get("run_id"))
+        start_step = int(state["step"])
+        run_id = _existing_run(paths, state.get("run_id")) if world.is_main else None
         log.info("resuming from %s (step %d of %d)", path.name, start_step, cfg.steps)
-    elif paths.checkpoints_dir.exists():
+    elif paths.checkpoints_dir.exists() and world.is_main:
         shutil.rmtree(paths.checkpoints_dir)  # another configuration's checkpoints must not be resumed later
+    barrier(world)
 
     grid_captions, grid_index = grid_rows(paths, SAMPLE_CAPTIONS)
     grid_text = data.embeddings.vectors[grid_index]
-    sampler = BatchSampler(data, cfg.batch_size, cfg.seed)
+    sampler = BatchSampler(data, cfg.batch_size, cfg.seed, shard=world.rank, shards=world.size)
     info = DatasetInfo.read(paths)
 
-    with start_run(paths, params.tracking.experiment, run_id=run_id, run_name=f"{info.name}-gan") as ref:
-        if run_id is None:
+    # Only rank 0 tracks and writes; the other ranks compute their share and keep in step.
+    tracked = (
+        start_run(paths, params.tracking.experiment, run_id=run_id, run_name=f"{info.name}-gan")
+        if world.is_main
+        else contextlib.nullcontext(None)
+    )
+    with tracked as ref:
+        if world.is_main and run_id is None:
             mlflow.log_params(flatten("", params.model_dump(include={"data", "embed", "train"})))
             mlflow.set_tags({"dataset": info.name, "dataset.rows": info.rows, "stage": "train"})
             mlflow.log_dict(params.model_dump(mode="json"), "config/params.json")
@@ -190,6 +214,8 @@ def run(params: Params, paths: ProjectPaths) -> TrainResult:
                 mlflow.log_artifact(str(paths.validation_report), "validation")
 
         def save(step: int) -> None:
+            if not world.is_main:
+                return
             checkpoints.save(
                 step,
                 {
@@ -202,7 +228,14 @@ def run(params: Params, paths: ProjectPaths) -> TrainResult:
             )
 
         window, throughput, last = _Window(), 0.0, None
-        bar = tqdm(range(start_step, cfg.steps), desc="train", unit="step", initial=start_step, total=cfg.steps)
+        bar = tqdm(
+            range(start_step, cfg.steps),
+            desc="train",
+            unit="step",
+            initial=start_step,
+            total=cfg.steps,
+            disable=not world.is_main,
+        )
         for step in bar:
             images, text = sampler.batch(step)
             try:
@@ -211,19 +244,24 @@ def run(params: Params, paths: ProjectPaths) -> TrainResult:
                 newest = checkpoints.newest_path()
                 log.error("training stopped at step %d; last good checkpoint: %s", step, newest or "none")
                 raise
-            window.add(last, images.shape[0])
+            window.add(last, images.shape[0] * world.size)
             done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps:
+            if (done % cfg.log_every == 0 or done == cfg.steps) and world.is_main:
                 metrics = window.flush()
                 throughput = metrics["images_per_second"]
                 mlflow.log_metrics(metrics, step=done)
                 bar.set_postfix(d=f"{last.d:.3f}", g=f"{last.g:.3f}", ips=f"{throughput:.0f}")
-            if done % cfg.sample_every == 0 or done == cfg.steps:
+            if (done % cfg.sample_every == 0 or done == cfg.steps) and world.is_main:
                 _log_grid(trainer, grid_text, done)
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 save(done)
         bar.close()
 
+        in_sync = ranks_agree(weights_digest(trainer.ema), world)
+        if not in_sync:
+            raise TrainingDiverged(f"the {world.size} ranks ended with different generator weights")
+        if not world.is_main:
+            return TrainResult("", cfg.steps, start_step, throughput, last.as_metrics() if last else {})
         with atomic_dir(paths.model_dir) as staging:
             encoder = json.loads((paths.embeddings_dir / ENCODER_FILE).read_text())
             save_generator(trainer.ema, staging, {"steps": cfg.steps, "encoder": encoder, "dataset": info.name})
@@ -235,6 +273,12 @@ def run(params: Params, paths: ProjectPaths) -> TrainResult:
     result = TrainResult(ref.run_id, cfg.steps, start_step, throughput, final)
     write_json(
         paths.metrics("train"),
-        {"steps": cfg.steps, "resumed_from": start_step, "images_per_second": round(throughput, 2), **final},
+        {
+            "steps": cfg.steps,
+            "resumed_from": start_step,
+            "images_per_second": round(throughput, 2),
+            "processes": world.size,
+            **final,
+        },
     )
     return result

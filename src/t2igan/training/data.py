@@ -55,12 +55,22 @@ def stream_seed(seed: int, step: int, stream: int) -> int:
 
 
 class BatchSampler:
-    """Batch `step` = positions [step*B, (step+1)*B) of a stream of per-epoch permutations."""
+    """Batch `step` = positions [step*B, (step+1)*B) of a stream of per-epoch permutations.
 
-    def __init__(self, dataset: TrainingSet, batch_size: int, seed: int) -> None:
+    Under data-parallel training each of `shards` processes takes every `shards`-th position of that global
+    batch (`shard` is its rank), so together they see exactly the single-process batch.
+    """
+
+    def __init__(
+        self, dataset: TrainingSet, batch_size: int, seed: int, shard: int = 0, shards: int = 1
+    ) -> None:
+        if batch_size % shards:
+            raise DataError(f"train.batch_size {batch_size} does not split evenly over {shards} processes")
         self.dataset = dataset
         self.batch_size = batch_size
         self.seed = seed
+        self.shard = shard
+        self.shards = shards
 
     @lru_cache(maxsize=2)  # noqa: B019 - a sampler lives as long as its run
     def _permutation(self, epoch: int) -> np.ndarray:
@@ -83,6 +93,7 @@ class BatchSampler:
         positions = self.positions(step)
         rng = np.random.default_rng(stream_seed(self.seed, step, 1))
         rows = [(choices := self.dataset.caption_rows[p])[int(rng.integers(len(choices)))] for p in positions]
+        positions, rows = positions[self.shard :: self.shards], rows[self.shard :: self.shards]
         pixels = self.dataset.store[self.dataset.store_index[positions]]
         images = (
             torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)

@@ -21,6 +21,7 @@ from t2igan.gan.ema import make_ema, update_ema
 from t2igan.gan.generator import Generator
 from t2igan.gan.losses import d_hinge, g_hinge, matching_aware_gp
 from t2igan.training.data import stream_seed
+from t2igan.training.distributed import World, average_gradients, average_scalars, broadcast_buffers
 
 
 @dataclass
@@ -39,10 +40,13 @@ class StepLosses:
 
 
 class Trainer:
-    def __init__(self, gan: GANConfig, params: TrainParams, device: torch.device) -> None:
+    def __init__(
+        self, gan: GANConfig, params: TrainParams, device: torch.device, world: World = World()
+    ) -> None:
         self.gan = gan
         self.params = params
         self.device = device
+        self.world = world
         torch.manual_seed(params.seed)  # weight initialisation
         self.generator = Generator(gan).to(device)
         self.discriminator = Discriminator(gan).to(device)
@@ -59,7 +63,9 @@ class Trainer:
         real = real.to(self.device, non_blocking=True)
         # D and the gradient penalty see the normalised sentence (see normalize_text for why).
         text = normalize_text(text.to(self.device, non_blocking=True))
-        noise_gen = torch.Generator(device=self.device).manual_seed(stream_seed(p.seed, step, 2))
+        # Each rank draws its own noise for its share of the batch; rank 0 (and a single process) use stream 2.
+        noise_seed = stream_seed(p.seed, step, 2 + 100 * self.world.rank)
+        noise_gen = torch.Generator(device=self.device).manual_seed(noise_seed)
         z = torch.randn(real.shape[0], self.gan.z_dim, generator=noise_gen, device=self.device)
         mismatched = text.roll(1, dims=0)
         D, G = self.discriminator, self.generator
@@ -82,6 +88,7 @@ class Trainer:
                 loss_d = loss_d + gp
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        average_gradients(D, self.world)
         self.opt_d.step()
 
         D.requires_grad_(False)
@@ -90,18 +97,26 @@ class Trainer:
                 loss_g = g_hinge(D(fake, text))
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
+            average_gradients(G, self.world)
             self.opt_g.step()
         finally:
             D.requires_grad_(True)
+        broadcast_buffers(G, self.world)
         update_ema(self.ema, G, p.ema_decay, step)
 
-        losses = StepLosses(
-            d=float(loss_d.detach()),
-            g=float(loss_g.detach()),
-            gp=float(gp.detach()) if gp is not None else None,
-            real=float(real_logits.detach().float().mean()),
-            fake=float(fake_logits.detach().float().mean()),
+        # Averaged over ranks, so that every rank logs and judges (the divergence guard) the same numbers.
+        d, g, gp_value, real_mean, fake_mean = average_scalars(
+            [
+                float(loss_d.detach()),
+                float(loss_g.detach()),
+                float(gp.detach()) if gp is not None else 0.0,
+                float(real_logits.detach().float().mean()),
+                float(fake_logits.detach().float().mean()),
+            ],
+            self.world,
+            self.device,
         )
+        losses = StepLosses(d=d, g=g, gp=gp_value if gp is not None else None, real=real_mean, fake=fake_mean)
         self._guard(step, losses)
         return losses
 

@@ -1,0 +1,107 @@
+"""Data-parallel training under `torchrun`: one process per device, gradients averaged every step.
+
+Launched by `torchrun --nproc-per-node N t2igan train` (the env vars RANK, WORLD_SIZE, MASTER_ADDR... are
+torchrun's), each rank takes its share of every global batch and the ranks average gradients before each
+optimizer step, so all of them hold the same weights throughout. Gloo on CPU, NCCL on GPU.
+
+Gradients are averaged explicitly (one flattened all-reduce per network per step) rather than through the
+`DistributedDataParallel` wrapper: a GAN step calls the discriminator's parts separately (features, then the
+sentence head several times) and takes a double backward through it for the matching-aware penalty, which
+DDP's forward-bound hooks do not follow. NVIDIA's StyleGAN2-ADA/StyleGAN3 training loops average gradients
+the same way for the same reason. Batch-norm statistics stay per rank during a step (as DDP's do) and are
+broadcast from rank 0 after it, as DDP's `broadcast_buffers` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def init_world(device_type: str) -> World:
+    """Join the process group torchrun set up, or run alone when not launched by it."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+    return World(
+        rank=dist.get_rank(), size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", 0))
+    )
+
+
+def shutdown(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def average_gradients(module: nn.Module, world: World) -> None:
+    if not world.distributed:
+        return
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat.div_(world.size)
+    offset = 0
+    for grad in grads:
+        grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
+        offset += grad.numel()
+
+
+def broadcast_buffers(module: nn.Module, world: World) -> None:
+    if world.distributed:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
+def average_scalars(values: list[float], world: World, device: torch.device) -> list[float]:
+    """The mean over ranks of a few scalars (the losses), so every rank sees and judges the same numbers."""
+    if not world.distributed:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return (tensor / world.size).tolist()
+
+
+def barrier(world: World) -> None:
+    if world.distributed:
+        dist.barrier()
+
+
+def weights_digest(module: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def ranks_agree(digest: str, world: World) -> bool:
+    """True when every rank holds the weights with this digest (checked once, at the end of training)."""
+    if not world.distributed:
+        return True
+    gathered: list[str | None] = [None] * world.size
+    dist.all_gather_object(gathered, digest)
+    return len(set(gathered)) == 1
