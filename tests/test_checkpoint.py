@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
 import torch
@@ -59,3 +60,48 @@ def test_interrupted_and_resumed_run_ends_bit_identical(tmp_path, tiny_params: P
     assert second.resumed_from == 8
     assert _weights_hash(straight) == _weights_hash(resumed)
     reset_mlflow()
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_and_resumed_ends_bit_identical(tmp_path) -> None:
+    """`t2igan train` killed -9 right after a checkpoint lands, then run again, ends with the weights of a run
+    that was never interrupted (resume: auto, sampler position and RNG states from the checkpoint)."""
+    import signal
+    import subprocess
+    import time
+
+    import yaml
+
+    from conftest import VENV_BIN, tiny_params_dict
+    from t2igan.config import parse_params
+    from t2igan.env import OFFLINE_DEFAULTS
+    from t2igan.io import read_json
+
+    raw = tiny_params_dict(train={"steps": 160, "checkpoint_every": 20, "log_every": 20, "sample_every": 160})
+    params = parse_params(raw)
+    reset_mlflow()
+    straight = ProjectPaths.at(tmp_path / "straight")
+    run_stages(params, straight, "ingest", "validate", "embed", "train")
+
+    killed = ProjectPaths.at(tmp_path / "killed")
+    killed.root.mkdir(parents=True)
+    (killed.root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    run_stages(params, killed, "ingest", "validate", "embed")
+    reset_mlflow()
+    env = {**os.environ, **OFFLINE_DEFAULTS}
+    process = subprocess.Popen([str(VENV_BIN / "t2igan"), "train"], cwd=killed.root, env=env)
+    first = killed.checkpoints_dir / "ckpt-00000040.pt.sha256"
+    deadline = time.monotonic() + 300
+    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    assert not (killed.model_dir / "generator.safetensors").exists()
+
+    resumed = subprocess.run(
+        [str(VENV_BIN / "t2igan"), "train"], cwd=killed.root, env=env, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert 40 <= read_json(killed.metrics("train"))["resumed_from"] < 160
+    assert _weights_hash(straight) == _weights_hash(killed)
