@@ -69,9 +69,9 @@ def test_ma_gp_matches_its_definition() -> None:
     assert D.from_rgb.weight.grad is not None
 
 
-def _trainer(seed: int = 0) -> Trainer:
+def _trainer(seed: int = 0, **params: object) -> Trainer:
     config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6)
-    return Trainer(config, TrainParams(seed=seed, gp_every=2), torch.device("cpu"))
+    return Trainer(config, TrainParams(seed=seed, gp_every=2, **params), torch.device("cpu"))
 
 
 def test_training_steps_are_deterministic_and_move_the_weights() -> None:
@@ -110,3 +110,35 @@ def test_sampling_depends_on_seed_not_batch() -> None:
         generate(G.train(), text, [1, 2, 3])
     grid = image_grid(together, columns=2)
     assert grid.size == (2 * 18 + 2, 2 * 18 + 2)
+
+
+def test_diff_augment_is_differentiable_seeded_and_does_what_it_says() -> None:
+    from t2igan.gan.augment import diff_augment
+
+    x = (torch.rand(6, 3, 16, 16) * 2 - 1).requires_grad_(True)
+    same = [diff_augment(x, ["color", "translation", "cutout"], torch.Generator().manual_seed(5)) for _ in "ab"]
+    assert torch.equal(same[0], same[1]) and same[0].shape == x.shape
+    same[0].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0  # gradients reach the images
+    assert torch.equal(diff_augment(x, [], torch.Generator()), x)
+
+    ones = torch.ones(64, 3, 16, 16)
+    cut = diff_augment(ones, ["cutout"], torch.Generator().manual_seed(0))
+    zeroed = (cut == 0).all(dim=1).sum(dim=(1, 2)).float()
+    assert zeroed.max() <= 64 and zeroed.mean() > 20  # an 8x8 square, clipped at the borders
+    shifted = diff_augment(ones, ["translation"], torch.Generator().manual_seed(0))
+    rows_lost = (shifted == 0).all(dim=(1, 3)).sum(dim=1)  # zero rows shifted in from the border
+    assert rows_lost.max() <= 2 and rows_lost.sum() > 0  # at most 1/8 of 16
+
+
+def test_training_with_augmentation_stays_deterministic() -> None:
+    images, text = torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 12)
+    policy = {"augment": ["color", "translation", "cutout"]}
+    a, b, plain = _trainer(**policy), _trainer(**policy), _trainer()
+    for step in range(2):
+        assert a.step(step, images, text) == b.step(step, images, text)
+    plain.step(0, images, text), plain.step(1, images, text)
+    assert any(
+        not torch.equal(p, q)
+        for p, q in zip(a.generator.parameters(), plain.generator.parameters(), strict=True)
+    )

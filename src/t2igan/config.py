@@ -122,6 +122,9 @@ class TrainParams(_Strict):
         4, ge=0, description="apply MA-GP every k steps, scaled by k (lazy regularisation); 0 = never"
     )
     ema_decay: float = Field(0.999, ge=0, lt=1)
+    augment: list[Literal["color", "translation", "cutout"]] = Field(
+        default_factory=list, description="DiffAugment transforms applied to every image D sees; [] = off"
+    )
     checkpoint_every: int = Field(250, ge=1)
     keep_last: int = Field(3, ge=1)
     log_every: int = Field(25, ge=1)

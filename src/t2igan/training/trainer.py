@@ -15,6 +15,7 @@ import torch
 
 from t2igan.config import TrainParams
 from t2igan.errors import TrainingDiverged
+from t2igan.gan.augment import diff_augment
 from t2igan.gan.config import GANConfig, normalize_text
 from t2igan.gan.discriminator import Discriminator
 from t2igan.gan.ema import make_ema, update_ema
@@ -69,6 +70,14 @@ class Trainer:
         z = torch.randn(real.shape[0], self.gan.z_dim, generator=noise_gen, device=self.device)
         mismatched = text.roll(1, dims=0)
         D, G = self.discriminator, self.generator
+        augment_gen = torch.Generator(device=self.device).manual_seed(
+            stream_seed(p.seed, step, 3 + 100 * self.world.rank)
+        )
+
+        def seen_by_d(images: torch.Tensor) -> torch.Tensor:
+            return diff_augment(images, p.augment, augment_gen) if p.augment else images
+
+        real = seen_by_d(real)
 
         with self._autocast():
             apply_gp = p.gp_every > 0 and p.ma_gp_weight > 0 and step % p.gp_every == 0
@@ -82,7 +91,7 @@ class Trainer:
                 real_logits = D.head(real_features, text)
             mismatched_logits = D.head(real_features, mismatched)
             fake = G(z, text)
-            fake_logits = D.head(D.features(fake.detach()), text)
+            fake_logits = D.head(D.features(seen_by_d(fake.detach())), text)
             loss_d = d_hinge(real_logits, fake_logits, mismatched_logits)
             if gp is not None:
                 loss_d = loss_d + gp
@@ -94,7 +103,7 @@ class Trainer:
         D.requires_grad_(False)
         try:
             with self._autocast():
-                loss_g = g_hinge(D(fake, text))
+                loss_g = g_hinge(D(seen_by_d(fake), text))
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             average_gradients(G, self.world)
