@@ -168,7 +168,7 @@ def test_a_missing_or_bogus_inception_file_is_a_one_line_error(tmp_path: Path) -
 def test_frechet_distance_agrees_with_torchmetrics_and_is_exact_at_zero() -> None:
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    from t2igan.metrics.features import Precomputed, as_tensor
+    from t2igan.metrics.features import Precomputed
 
     rng = np.random.default_rng(0)
     for n_real, n_fake, dim in ((300, 200, 64), (3000, 2500, 64), (120, 80, 512)):
@@ -176,8 +176,8 @@ def test_frechet_distance_agrees_with_torchmetrics_and_is_exact_at_zero() -> Non
         real = (rng.normal(size=(n_real, dim)) @ mixing).astype(np.float32) + 0.5
         fake = (rng.normal(size=(n_fake, dim)) @ mixing * 1.3).astype(np.float32)
         reference = FrechetInceptionDistance(feature=Precomputed(dim))
-        reference.update(as_tensor(real), real=True)
-        reference.update(as_tensor(fake), real=False)
+        reference.update(torch.from_numpy(real), real=True)
+        reference.update(torch.from_numpy(fake), real=False)
         assert frechet_distance(real, fake) == pytest.approx(float(reference.compute()), rel=1e-6)
         # Fewer samples than dimensions (rank-deficient covariance) included: exactly zero against itself.
         assert abs(frechet_distance(real, real)) < 1e-9

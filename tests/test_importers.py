@@ -223,13 +223,19 @@ def _bad_tsv_corpus(data: Path) -> tuple[bytes, dict[int, str], set[int]]:
     return body, expected, good
 
 
-def test_every_bad_row_is_rejected_with_its_reason_and_every_good_row_kept(tmp_path: Path) -> None:
+def _bad_tsv_project(tmp_path: Path) -> tuple[ProjectPaths, dict, dict[int, str], set[int]]:
+    """A project over the bad-input TSV corpus: (paths, raw params, reason by line, good lines)."""
     data = tmp_path / "bad"
     body, expected, good = _bad_tsv_corpus(data)
     (data / "captions.tsv").write_bytes(body)
     paths, raw = _project(tmp_path, source="tsv", path=str(data / "captions.tsv"))
     raw["validation"]["max_pixels"] = 4_000_000
     (paths.root / "params.yaml").write_text(yaml.safe_dump(raw))
+    return paths, raw, expected, good
+
+
+def test_every_bad_row_is_rejected_with_its_reason_and_every_good_row_kept(tmp_path: Path) -> None:
+    paths, raw, expected, good = _bad_tsv_project(tmp_path)
     clean, rejected = _ingest_and_validate(paths, raw)
     line_of = lambda row_id: int(row_id.rsplit("-", 1)[1])  # noqa: E731 - row ids are tsv-<line>
     reasons = {line_of(r): reason for r, reason in zip(rejected["id"], rejected["reason"], strict=True)}
@@ -241,12 +247,7 @@ def test_every_bad_row_is_rejected_with_its_reason_and_every_good_row_kept(tmp_p
 
 
 def test_cli_quarantines_without_a_traceback_and_fails_past_the_threshold(tmp_path: Path) -> None:
-    data = tmp_path / "bad"
-    body, expected, _ = _bad_tsv_corpus(data)
-    (data / "captions.tsv").write_bytes(body)
-    paths, raw = _project(tmp_path, source="tsv", path=str(data / "captions.tsv"))
-    raw["validation"]["max_pixels"] = 4_000_000
-    (paths.root / "params.yaml").write_text(yaml.safe_dump(raw))
+    paths, raw, expected, _ = _bad_tsv_project(tmp_path)
     assert cli("ingest", cwd=paths.root).returncode == 0
     done = cli("validate", cwd=paths.root)
     assert done.returncode == 0 and "Traceback" not in done.stderr

@@ -67,7 +67,3 @@ class Precomputed(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return features.to(self.dtype)
-
-
-def as_tensor(features: np.ndarray, dtype: np.dtype | type = np.float64) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(features, dtype=dtype))

@@ -46,11 +46,11 @@ def flatten(metrics: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
-def _compared_keys(metrics: dict[str, Any]) -> list[str]:
+def _compared_keys(metrics: dict[str, Any], flat: dict[str, float]) -> list[str]:
     keys = [metrics["fid_name"], metrics.get("kid_name", ""), "alignment", "r_precision", "memorization_ratio"]
     keys += [f"attr_acc_heldout/{name}" for name in metrics.get("attr_acc_heldout", {})]
     keys += [f"judge_ceiling_heldout/{name}" for name in metrics.get("judge_ceiling_heldout", {})]
-    return [key for key in keys if key and key in flatten(metrics)]
+    return [key for key in keys if key in flat]
 
 
 def _verdict(key: str, ours: float, theirs: float) -> str:
@@ -62,7 +62,7 @@ def _verdict(key: str, ours: float, theirs: float) -> str:
 
 def comparison_table(metrics: dict[str, Any], champion: ChampionFigures | None) -> list[str]:
     ours = flatten(metrics)
-    keys = _compared_keys(metrics)
+    keys = _compared_keys(metrics, ours)
     if champion is None:
         lines = ["| figure | this model |", "|---|---|"]
         return lines + [f"| {key} | {ours[key]:.4f} |" for key in keys]

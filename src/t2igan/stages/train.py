@@ -35,7 +35,7 @@ from t2igan.stages.embed import EMBEDDINGS_FILE, ENCODER_FILE
 from t2igan.tracking import RunRef, configure, start_run
 from t2igan.training.checkpoint import CheckpointManager
 from t2igan.training.data import BatchSampler, TrainingSet
-from t2igan.training.distributed import World, barrier, init_world, ranks_agree, shutdown, weights_digest
+from t2igan.training.distributed import World, barrier, init_world, ranks_agree, shutdown
 from t2igan.training.trainer import StepLosses, Trainer
 
 log = logging.getLogger(__name__)
@@ -257,8 +257,7 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
                 save(done)
         bar.close()
 
-        in_sync = ranks_agree(weights_digest(trainer.ema), world)
-        if not in_sync:
+        if not ranks_agree(trainer.ema, world):
             raise TrainingDiverged(f"the {world.size} ranks ended with different generator weights")
         if not world.is_main:
             return TrainResult("", cfg.steps, start_step, throughput, last.as_metrics() if last else {})

@@ -98,10 +98,10 @@ def weights_digest(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def ranks_agree(digest: str, world: World) -> bool:
-    """True when every rank holds the weights with this digest (checked once, at the end of training)."""
+def ranks_agree(module: nn.Module, world: World) -> bool:
+    """True when every rank holds the same weights for `module` (checked once, at the end of training)."""
     if not world.distributed:
         return True
     gathered: list[str | None] = [None] * world.size
-    dist.all_gather_object(gathered, digest)
+    dist.all_gather_object(gathered, weights_digest(module))
     return len(set(gathered)) == 1

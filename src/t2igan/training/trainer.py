@@ -70,12 +70,13 @@ class Trainer:
         z = torch.randn(real.shape[0], self.gan.z_dim, generator=noise_gen, device=self.device)
         mismatched = text.roll(1, dims=0)
         D, G = self.discriminator, self.generator
-        augment_gen = torch.Generator(device=self.device).manual_seed(
-            stream_seed(p.seed, step, 3 + 100 * self.world.rank)
-        )
+        augment_gen = None
+        if p.augment:
+            augment_seed = stream_seed(p.seed, step, 3 + 100 * self.world.rank)
+            augment_gen = torch.Generator(device=self.device).manual_seed(augment_seed)
 
         def seen_by_d(images: torch.Tensor) -> torch.Tensor:
-            return diff_augment(images, p.augment, augment_gen) if p.augment else images
+            return diff_augment(images, p.augment, augment_gen) if augment_gen is not None else images
 
         real = seen_by_d(real)
 
