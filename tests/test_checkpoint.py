@@ -105,3 +105,35 @@ def test_a_run_killed_with_sigkill_and_resumed_ends_bit_identical(tmp_path) -> N
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert 40 <= read_json(killed.metrics("train"))["resumed_from"] < 160
     assert _weights_hash(straight) == _weights_hash(killed)
+
+
+def test_init_from_a_checkpoint_reads_g_d_and_ema_and_refuses_a_corrupt_one(tmp_path) -> None:
+    from t2igan.config import TrainParams
+    from t2igan.errors import ConfigError
+    from t2igan.gan.config import GANConfig
+    from t2igan.training.init_from import check_compatible, load_initial_weights
+    from t2igan.training.trainer import Trainer
+
+    gan = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6)
+    source = Trainer(gan, TrainParams(seed=3), torch.device("cpu"))
+    manager = CheckpointManager(tmp_path / "ckpts", keep_last=2)
+    state = {"step": 5, "gan": gan.to_dict(), "encoder_fingerprint": "enc-a", "trainer": source.state_dict()}
+    path = manager.save(5, state)
+    paths = ProjectPaths.at(tmp_path)
+
+    for spec in (str(path), "ckpts"):  # a file, or a directory's newest intact checkpoint (relative to root)
+        initial = load_initial_weights(spec, paths)
+        check_compatible(initial, gan, "enc-a")
+        tuned = Trainer(gan, TrainParams(seed=0), torch.device("cpu"))
+        tuned.start_from(initial)
+        for module in ("generator", "discriminator", "ema"):
+            ours, theirs = getattr(tuned, module).state_dict(), getattr(source, module).state_dict()
+            assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+    with pytest.raises(ConfigError, match="another text encoder"):
+        check_compatible(initial, gan, "enc-b")
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ConfigError, match="checksum missing or wrong"):
+        load_initial_weights(str(path), paths)
+    with pytest.raises(ConfigError, match="no such file"):
+        load_initial_weights("nowhere.pt", paths)

@@ -7,13 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from conftest import cli, reset_mlflow, tiny_params_dict
+from conftest import cli, deep_merge, reset_mlflow, run_stages, tiny_params_dict
 from t2igan.config import parse_params
 from t2igan.io import read_json, write_json
 from t2igan.paths import ProjectPaths
@@ -144,3 +145,50 @@ def test_promotion_gate_both_ways_then_rollback(trained_project: ProjectPaths) -
     picked = client.get_model_version("t2igan", worse.version)
     assert str(client.get_model_version_by_alias("t2igan", "champion").version) == worse.version
     assert picked.tags["champion.reason"] == "manual: hand-picked for a demo"
+
+
+def _champion_generator(paths: ProjectPaths, tmp_path) -> tuple[str, dict]:
+    from safetensors.torch import load_file
+
+    version = str(_client(paths).get_model_version_by_alias("t2igan", "champion").version)
+    local = mlflow.artifacts.download_artifacts(f"models:/t2igan/{version}", dst_path=str(tmp_path))
+    found = sorted(Path(local).rglob("generator.safetensors"))
+    assert len(found) == 1
+    return version, load_file(str(found[0]))
+
+
+def test_fine_tunes_from_the_registered_champion_on_a_new_dataset(
+    trained_project: ProjectPaths, tmp_path
+) -> None:
+    from t2igan.errors import ConfigError
+    from t2igan.stages import train
+    from t2igan.training.checkpoint import CheckpointManager
+
+    version, champion = _champion_generator(trained_project, tmp_path)
+    # Another synthetic dataset (a new seed), one step from the champion at lr 1e-4.
+    raw = tiny_params_dict(
+        data={"synthetic": {"seed": 7}}, train={"init_from": "models:/t2igan@champion", "steps": 1}
+    )
+    params = parse_params(raw)
+    reset_mlflow()
+    run_stages(params, trained_project, "ingest", "validate", "embed", "train")
+    outcome = read_json(trained_project.metrics("train"))
+    assert outcome["init_from"] == f"models:/t2igan/{version}"  # the alias, resolved when the run started
+    run = _client(trained_project).get_run(read_json(trained_project.model_dir / "run.json")["run_id"])
+    assert run.data.tags["init_from"] == "models:/t2igan@champion"
+
+    _, state = CheckpointManager(trained_project.checkpoints_dir, keep_last=1).newest_intact()
+    tuned = state["trainer"]["generator"]
+    weights = [name for name in champion if "running" not in name and "num_batches" not in name]
+    # One Adam step moves each weight by about lr; a fresh initialisation would be far away.
+    assert max(float((tuned[n] - champion[n]).abs().max()) for n in weights) < 3e-4
+
+    reset_mlflow()
+    mismatched = parse_params(deep_merge(raw, {"train": {"model": {"nf": 16}}}))
+    with pytest.raises(ConfigError, match=r"different architecture: nf 32 \(this run: 16\)"):
+        train.run(mismatched, trained_project)
+    reset_mlflow()
+    with pytest.raises(ConfigError, match=r"train\.init_from models:/t2igan@nobody"):
+        train.run(
+            parse_params(deep_merge(raw, {"train": {"init_from": "models:/t2igan@nobody"}})), trained_project
+        )

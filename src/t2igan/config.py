@@ -133,6 +133,15 @@ class TrainParams(_Strict):
     max_loss: float = Field(1e4, gt=0, description="a loss above this stops the run as exploding")
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
     device: str = "auto"
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="autocast dtype; auto = bfloat16 on CUDA, float32 on CPU (bf16 convs are slow there)",
+    )
+    channels_last: bool = Field(True, description="NHWC memory layout: faster convolutions on CPU and CUDA")
+    compile: bool = Field(False, description="torch.compile G and D (the gradient-penalty pass stays eager)")
+    init_from: str | None = Field(
+        None, description="fine-tune from a checkpoint file or a registered model (models:/t2igan@champion)"
+    )
     model: ModelParams = ModelParams()
 
 

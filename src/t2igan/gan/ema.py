@@ -18,7 +18,6 @@ def make_ema(model: nn.Module) -> nn.Module:
 def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
     """Warm-up (1+step)/(10+step) keeps early EMA weights from lagging far behind a fast-moving model."""
     beta = min(decay, (1.0 + step) / (10.0 + step))
-    for ema_param, param in zip(ema.parameters(), model.parameters(), strict=True):
-        ema_param.lerp_(param.detach(), 1.0 - beta)
-    for ema_buffer, buffer in zip(ema.buffers(), model.buffers(), strict=True):
-        ema_buffer.copy_(buffer)
+    # Multi-tensor ops: one kernel over all weights, not one per tensor (the difference on a GPU).
+    torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1.0 - beta)
+    torch._foreach_copy_(list(ema.buffers()), list(model.buffers()))

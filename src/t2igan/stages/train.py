@@ -36,6 +36,7 @@ from t2igan.tracking import RunRef, configure, start_run
 from t2igan.training.checkpoint import CheckpointManager
 from t2igan.training.data import BatchSampler, TrainingSet
 from t2igan.training.distributed import World, barrier, init_world, ranks_agree, shutdown
+from t2igan.training.init_from import check_compatible, load_initial_weights
 from t2igan.training.trainer import StepLosses, Trainer
 
 log = logging.getLogger(__name__)
@@ -182,16 +183,24 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
     checkpoints = CheckpointManager(paths.checkpoints_dir, cfg.keep_last)
     signature = run_signature(params, paths)
     resumed = checkpoints.latest(signature) if cfg.resume == "auto" else None
-    start_step, run_id = 0, None
+    start_step, run_id, init_source = 0, None, None
     if resumed is not None:
         path, state = resumed
         trainer.load_state_dict(state["trainer"])
         start_step = int(state["step"])
+        init_source = state.get("init_from")
         run_id = _existing_run(paths, state.get("run_id")) if world.is_main else None
         log.info("resuming from %s (step %d of %d)", path.name, start_step, cfg.steps)
     elif paths.checkpoints_dir.exists() and world.is_main:
         shutil.rmtree(paths.checkpoints_dir)  # another configuration's checkpoints must not be resumed later
     barrier(world)
+    initial = None
+    if resumed is None and cfg.init_from:
+        initial = load_initial_weights(cfg.init_from, paths)
+        check_compatible(initial, gan, data.embeddings.fingerprint)
+        trainer.start_from(initial)
+        init_source = initial.resolved
+        log.info("fine-tuning from %s (%s)", initial.requested, initial.resolved)
 
     grid_captions, grid_index = grid_rows(paths, SAMPLE_CAPTIONS)
     grid_text = data.embeddings.vectors[grid_index]
@@ -208,6 +217,8 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
         if world.is_main and run_id is None:
             mlflow.log_params(flatten("", params.model_dump(include={"data", "embed", "train"})))
             mlflow.set_tags({"dataset": info.name, "dataset.rows": info.rows, "stage": "train"})
+            if initial is not None:
+                mlflow.set_tags({"init_from": initial.requested, "init_from.resolved": initial.resolved})
             mlflow.log_dict(params.model_dump(mode="json"), "config/params.json")
             mlflow.log_dict({"captions": grid_captions}, "samples/captions.json")
             if paths.validation_report.is_file():
@@ -223,6 +234,8 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
                     "signature": signature,
                     "run_id": ref.run_id,
                     "gan": gan.to_dict(),
+                    "encoder_fingerprint": data.embeddings.fingerprint,
+                    "init_from": init_source,
                     "trainer": trainer.state_dict(),
                 },
             )
@@ -248,6 +261,9 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
             done = step + 1
             if (done % cfg.log_every == 0 or done == cfg.steps) and world.is_main:
                 metrics = window.flush()
+                metrics.update(
+                    lr_g=trainer.opt_g.param_groups[0]["lr"], lr_d=trainer.opt_d.param_groups[0]["lr"]
+                )
                 throughput = metrics["images_per_second"]
                 mlflow.log_metrics(metrics, step=done)
                 bar.set_postfix(d=f"{last.d:.3f}", g=f"{last.g:.3f}", ips=f"{throughput:.0f}")
@@ -277,6 +293,7 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
             "resumed_from": start_step,
             "images_per_second": round(throughput, 2),
             "processes": world.size,
+            "init_from": init_source,
             **final,
         },
     )

@@ -54,18 +54,31 @@ class CheckpointManager:
             return False
         return sidecar.read_text().strip() == sha256_file(path)
 
-    def latest(self, signature: str) -> tuple[Path, dict[str, Any]] | None:
-        """The newest intact checkpoint of a run with this signature, or None."""
+    def newest_intact(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest checkpoint whose checksum holds, whatever run wrote it, or None."""
         for _, path in reversed(self._all()):
             if not self._verified(path):
                 log.warning("checkpoint %s is corrupt or incomplete; trying the previous one", path.name)
                 continue
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if state.get("signature") != signature:
-                log.info("checkpoint %s belongs to a different configuration; not resuming from it", path.name)
-                return None
-            return path, state
+            return path, torch.load(path, map_location="cpu", weights_only=True)
         return None
+
+    def latest(self, signature: str) -> tuple[Path, dict[str, Any]] | None:
+        """The newest intact checkpoint of a run with this signature, or None."""
+        found = self.newest_intact()
+        if found is None:
+            return None
+        path, state = found
+        if state.get("signature") != signature:
+            log.info("checkpoint %s belongs to a different configuration; not resuming from it", path.name)
+            return None
+        return found
+
+    def read(self, path: Path) -> dict[str, Any]:
+        """One named checkpoint, refused when its checksum does not hold."""
+        if not self._verified(path):
+            raise ValueError(f"{path}: checksum missing or wrong (a partial or corrupted checkpoint)")
+        return torch.load(path, map_location="cpu", weights_only=True)
 
     def newest_path(self) -> Path | None:
         found = self._all()

@@ -76,13 +76,16 @@ def broadcast_buffers(module: nn.Module, world: World) -> None:
             dist.broadcast(buffer, src=0)
 
 
-def average_scalars(values: list[float], world: World, device: torch.device) -> list[float]:
-    """The mean over ranks of a few scalars (the losses), so every rank sees and judges the same numbers."""
-    if not world.distributed:
-        return values
-    tensor = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(tensor)
-    return (tensor / world.size).tolist()
+def average_scalars(values: torch.Tensor, world: World) -> list[float]:
+    """The mean over ranks of a few scalars (the losses), so every rank sees and judges the same numbers.
+
+    One tensor in, one device-to-host copy out: on a GPU every `float(loss)` is a synchronisation.
+    """
+    values = values.detach().to(torch.float64)
+    if world.distributed:
+        dist.all_reduce(values)
+        values = values / world.size
+    return values.tolist()
 
 
 def barrier(world: World) -> None:
