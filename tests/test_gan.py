@@ -142,3 +142,48 @@ def test_training_with_augmentation_stays_deterministic() -> None:
         not torch.equal(p, q)
         for p, q in zip(a.generator.parameters(), plain.generator.parameters(), strict=True)
     )
+
+
+def test_truncation_bounds_the_noise_and_keeps_images_a_function_of_the_seed() -> None:
+    plain = noise_for_seeds([3, 4], 500)
+    assert torch.equal(plain[0], torch.randn(500, generator=torch.Generator().manual_seed(3)))  # None = off
+    truncated = noise_for_seeds([3, 4], 500, truncation=0.5)
+    assert truncated.abs().max() <= 0.5 and torch.equal(truncated, noise_for_seeds([3, 4], 500, 0.5))
+    inside = plain.abs() <= 0.5  # components already within the bound are kept, the rest redrawn
+    assert torch.equal(truncated[inside], plain[inside]) and not torch.equal(truncated, plain)
+    with pytest.raises(ValueError, match="positive"):
+        noise_for_seeds([1], 10, truncation=0.0)
+    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6)
+    G = Generator(config).eval()
+    text = torch.randn(2, 12)
+    assert (generate(G, text, [1, 2], truncation=0.3)[1] == generate(G, text[1:], [2], truncation=0.3)[0]).all()
+
+
+def test_channels_last_changes_the_layout_not_the_result() -> None:
+    images, text = torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 12)
+    nhwc, nchw = _trainer(channels_last=True), _trainer(channels_last=False)
+    conv = nhwc.generator.blocks[0].conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    # From the same initial weights, D's loss and the gradient penalty of the first step agree; everything
+    # after an update differs by rounding, which Adam (beta1 = 0) amplifies to ~lr per weight.
+    a, b = nhwc.step(0, images, text), nchw.step(0, images, text)
+    assert a.d == pytest.approx(b.d, rel=1e-5) and a.gp == pytest.approx(b.gp, rel=1e-4)
+    # Same weights, either layout: the same images.
+    nhwc.ema.load_state_dict(nchw.ema.state_dict())
+    z = torch.randn(4, 10)
+    assert torch.allclose(nhwc.ema(z, text), nchw.ema(z, text), atol=1e-5)
+
+
+def test_precision_auto_is_float32_on_cpu_and_bfloat16_when_asked() -> None:
+    from t2igan.training.trainer import Acceleration
+
+    cpu = torch.device("cpu")
+    assert Acceleration.resolve(TrainParams(), cpu).autocast is None
+    assert Acceleration.resolve(TrainParams(), torch.device("cuda")).autocast is torch.bfloat16
+    assert Acceleration.resolve(TrainParams(precision="bfloat16"), cpu).autocast is torch.bfloat16
+    trainer = _trainer(precision="bfloat16")
+    losses = trainer.step(0, torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 12))  # runs, finite
+    assert all(
+        param.dtype is torch.float32 for param in trainer.generator.parameters()
+    )  # autocast, fp32 weights
+    assert losses.d == losses.d and losses.g == losses.g

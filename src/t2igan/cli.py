@@ -124,12 +124,16 @@ def generate(
     output: Annotated[Path, typer.Option("--output", "-o")] = Path("out.png"),
     num_images: Annotated[int, typer.Option("--num-images", "-n", min=1)] = 1,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    truncation: Annotated[
+        float | None,
+        typer.Option("--truncation", min=0.0, help="redraw noise beyond +-t: fidelity over variety"),
+    ] = None,
     project: ProjectOption = None,
 ) -> None:
     """Generate PNGs for a caption with a registered model (output.png, or output-<k>.png for several)."""
     from t2igan.serving import generate_files
 
-    for path in generate_files(caption, model, output, num_images, seed, project):
+    for path in generate_files(caption, model, output, num_images, seed, project, truncation):
         typer.echo(str(path))
 
 

@@ -23,7 +23,13 @@ from t2igan.tracking import configure, tracking_uri
 
 
 def generate_files(
-    caption: str, model_uri: str, output: Path, num_images: int, seed: int, project: Path | None
+    caption: str,
+    model_uri: str,
+    output: Path,
+    num_images: int,
+    seed: int,
+    project: Path | None,
+    truncation: float | None = None,
 ) -> list[Path]:
     import mlflow
 
@@ -34,7 +40,8 @@ def generate_files(
     except mlflow.exceptions.MlflowException as exc:
         raise ConfigError(f"cannot load {model_uri} from {tracking_uri(paths)}: {exc.message}") from None
     try:
-        frame = model.predict(pd.DataFrame({"caption": [caption], "seed": [seed], "num_images": [num_images]}))
+        request = pd.DataFrame({"caption": [caption], "seed": [seed], "num_images": [num_images]})
+        frame = model.predict(request, params={"truncation": truncation} if truncation else None)
     except mlflow.exceptions.MlflowException as exc:
         raise ConfigError(exc.message) from None
     written = []

@@ -15,8 +15,30 @@ from PIL import Image
 from t2igan.gan.generator import Generator, to_uint8
 
 
-def noise_for_seeds(seeds: Sequence[int], z_dim: int) -> torch.Tensor:
-    rows = [torch.randn(z_dim, generator=torch.Generator().manual_seed(int(seed))) for seed in seeds]
+def check_truncation(truncation: float | None) -> None:
+    if truncation is not None and not truncation > 0:
+        raise ValueError(f"truncation must be a positive number (or none), got {truncation}")
+
+
+def truncated_noise(seed: int, z_dim: int, truncation: float | None = None) -> torch.Tensor:
+    """N(0, I) noise for one seed; with `truncation` t, every component beyond +-t is redrawn (BigGAN).
+
+    Redrawing from the same seeded generator keeps the image a function of (caption, seed, t). Smaller t
+    trades variety for fidelity; None leaves the noise, and so every image, as it was without truncation.
+    """
+    check_truncation(truncation)
+    generator = torch.Generator().manual_seed(int(seed))
+    z = torch.randn(z_dim, generator=generator)
+    if truncation is not None:
+        outside = z.abs() > truncation
+        while outside.any():
+            z[outside] = torch.randn(int(outside.sum()), generator=generator)
+            outside = z.abs() > truncation
+    return z
+
+
+def noise_for_seeds(seeds: Sequence[int], z_dim: int, truncation: float | None = None) -> torch.Tensor:
+    rows = [truncated_noise(seed, z_dim, truncation) for seed in seeds]
     return torch.stack(rows) if rows else torch.zeros(0, z_dim)
 
 
@@ -26,14 +48,15 @@ def generate(
     text: torch.Tensor | np.ndarray,
     seeds: Sequence[int],
     batch_size: int = 64,
+    truncation: float | None = None,
 ) -> np.ndarray:
-    """Images (uint8 NHWC) for sentence embeddings `text` [N, D] and one seed per image."""
+    """Images (uint8 NHWC) for sentence embeddings `text` [N, D], one seed per image, optionally truncated."""
     if generator.training:
         # In training mode batch norm would mix the images of a batch and update its running statistics.
         raise ValueError("generate() needs a generator in eval mode (call .eval())")
     device = next(generator.parameters()).device
     text = torch.as_tensor(np.asarray(text, dtype=np.float32))
-    noise = noise_for_seeds(seeds, generator.config.z_dim)
+    noise = noise_for_seeds(seeds, generator.config.z_dim, truncation)
     out = []
     for start in range(0, len(seeds), batch_size):
         stop = start + batch_size

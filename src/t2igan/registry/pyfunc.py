@@ -19,7 +19,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.types import ColSpec, Schema
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 MAX_CAPTION_CHARS = 400
 MAX_NUM_IMAGES = 16
@@ -35,6 +35,8 @@ SIGNATURE = ModelSignature(
         ]
     ),
     outputs=Schema([ColSpec("long", "row"), ColSpec("long", "seed"), ColSpec("string", "image")]),
+    # An inference parameter (`"params": {"truncation": 0.7}` in a request): redraw noise beyond +-t. 0 = off.
+    params=ParamSchema([ParamSpec("truncation", "double", 0.0)]),
 )
 
 
@@ -119,11 +121,15 @@ class TextToImageModel(mlflow.pyfunc.PythonModel):
         from t2igan.gan.sampling import generate
 
         requests = self._requests(model_input)
+        truncation = float((params or {}).get("truncation") or 0.0)
+        if truncation < 0:
+            raise _bad_request(f"truncation must be >= 0 (0 = off), got {truncation}")
         captions = list(dict.fromkeys(caption for _, caption, _, _ in requests))
         vectors = self.encoder.encode(captions)
         lookup = {caption: i for i, caption in enumerate(captions)}
         text = vectors[[lookup[caption] for _, caption, _, _ in requests]]
-        images = generate(self.generator, text, [seed for _, _, seed, _ in requests])
+        seeds = [seed for _, _, seed, _ in requests]
+        images = generate(self.generator, text, seeds, truncation=truncation or None)
         return pd.DataFrame(
             {
                 "row": [row for row, _, _, _ in requests],
