@@ -29,6 +29,9 @@ def test_generator_and_discriminator_shapes(size: int) -> None:
 def test_every_normalisation_choice_builds_and_runs(norm: str) -> None:
     config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, g_norm=norm)
     assert Generator(config)(torch.randn(2, 10), torch.randn(2, 12)).shape == (2, 3, 16, 16)
+    trainer = Trainer(config, TrainParams(gp_every=1), torch.device("cpu"))  # a whole step, EMA included
+    losses = trainer.step(0, torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 12))
+    assert losses.gp is not None and losses.d > 0
 
 
 def test_widths_follow_the_df_gan_schedule() -> None:

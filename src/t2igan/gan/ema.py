@@ -20,4 +20,6 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> Non
     beta = min(decay, (1.0 + step) / (10.0 + step))
     # Multi-tensor ops: one kernel over all weights, not one per tensor (the difference on a GPU).
     torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1.0 - beta)
-    torch._foreach_copy_(list(ema.buffers()), list(model.buffers()))
+    buffers = list(model.buffers())
+    if buffers:  # none without batch norm
+        torch._foreach_copy_(list(ema.buffers()), buffers)
