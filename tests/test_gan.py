@@ -190,3 +190,20 @@ def test_precision_auto_is_float32_on_cpu_and_bfloat16_when_asked() -> None:
         param.dtype is torch.float32 for param in trainer.generator.parameters()
     )  # autocast, fp32 weights
     assert losses.d == losses.d and losses.g == losses.g
+
+
+def test_projection_head_adds_a_sentence_match_score() -> None:
+    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, d_projection=True)
+    D = Discriminator(config)
+    images, text = torch.rand(3, 3, 16, 16) * 2 - 1, torch.randn(3, 12)
+    torch.nn.init.normal_(D.projection.weight)  # it starts at zero: make the term count
+    features = D.features(images)
+    joint = D.joint(
+        torch.cat([features, D.text_proj(text)[:, :, None, None].expand(-1, -1, 4, 4)], 1)
+    ).flatten()
+    expected = joint + (D.projection(text) * torch.nn.functional.leaky_relu(features, 0.2).mean((2, 3))).sum(1)
+    assert torch.allclose(D(images, text), expected, atol=1e-5)
+    assert Discriminator(GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8)).projection is None  # default off
+    trainer = Trainer(config, TrainParams(gp_every=1), torch.device("cpu"))
+    assert trainer.step(0, images, text).gp is not None
+    assert trainer.discriminator.projection.weight.abs().sum() > 0  # and it learns

@@ -33,6 +33,7 @@ class GANConfig:
     d_nf: int = 32
     g_norm: str = "batch"  # normalisation before each conditional affine: batch | group | none (DF-GAN)
     d_gate_init: float = 1.0  # initial gate of D's residual branches (DF-GAN: 0)
+    d_projection: bool = False  # add a projection term to D's joint head
 
     def __post_init__(self) -> None:
         if self.image_size < 8 or self.image_size & (self.image_size - 1):

@@ -51,6 +51,11 @@ class Discriminator(nn.Module):
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(config.d_nf * 2, 1, 4, 1, 0, bias=False),
         )
+        # Projection term (Miyato & Koyama 2018): <V s, pooled features>, a direct match score per sentence.
+        # Mean-pooled and started at zero: MA-GP's 6th power punishes any large initial gradient.
+        self.projection = nn.Linear(config.text_dim, chans[-1], bias=False) if config.d_projection else None
+        if self.projection is not None:
+            nn.init.zeros_(self.projection.weight)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, S, S] in [-1, 1] -> [B, C, 4, 4]."""
@@ -59,7 +64,11 @@ class Discriminator(nn.Module):
     def head(self, features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Joint image-sentence logit, [B]; `text` normalised with `normalize_text` by the caller."""
         cond = self.text_proj(text)[:, :, None, None].expand(-1, -1, features.shape[2], features.shape[3])
-        return self.joint(torch.cat([features, cond], dim=1)).flatten()
+        logits = self.joint(torch.cat([features, cond], dim=1)).flatten()
+        if self.projection is not None:
+            pooled = F.leaky_relu(features, 0.2).mean(dim=(2, 3))
+            logits = logits + (self.projection(text) * pooled).sum(dim=1)
+        return logits
 
     def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images), text)

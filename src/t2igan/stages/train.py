@@ -178,6 +178,7 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
         d_nf=cfg.model.d_nf,
         g_norm=cfg.model.g_norm,
         d_gate_init=cfg.model.d_gate_init,
+        d_projection=cfg.model.d_projection,
     )
     trainer = Trainer(gan, cfg, device, world)
     checkpoints = CheckpointManager(paths.checkpoints_dir, cfg.keep_last)
