@@ -106,14 +106,22 @@ class StepSetup:
 
 
 def setups(size: int, precision: str, compile_: bool) -> list[StepSetup]:
-    def gan(norm: str, gate: float) -> GANConfig:
-        return GANConfig(image_size=size, text_dim=TEXT_DIM, nf=32, d_nf=32, g_norm=norm, d_gate_init=gate)
+    def gan(norm: str, gate: float, projection: bool) -> GANConfig:
+        return GANConfig(
+            image_size=size,
+            text_dim=TEXT_DIM,
+            nf=32,
+            d_nf=32,
+            g_norm=norm,
+            d_gate_init=gate,
+            d_projection=projection,
+        )
 
     df_gan = TrainParams(batch_size=32, gp_every=1, channels_last=False, precision="float32")
     ours = TrainParams(batch_size=32, precision=precision, compile=compile_)
     return [
-        StepSetup("DF-GAN step (baseline)", gan("none", 0.0), df_gan),
-        StepSetup("t2igan step", gan("batch", 1.0), ours),
+        StepSetup("DF-GAN step (baseline)", gan("none", 0.0, False), df_gan),
+        StepSetup("t2igan step", gan("batch", 1.0, True), ours),
     ]
 
 

@@ -107,7 +107,7 @@ class ModelParams(_Strict):
         "batch", description="normalisation before each conditional affine in G ('none' = original DF-GAN)"
     )
     d_gate_init: float = Field(1.0, description="initial gate of D's residual branches (original DF-GAN: 0)")
-    d_projection: bool = Field(False, description="add a projection term <V s, pooled features> to D's head")
+    d_projection: bool = Field(True, description="add a projection term <V s, pooled features> to D's head")
 
 
 class TrainParams(_Strict):
