@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from conftest import VENV_BIN, copy_project_files, tiny_params_dict
-from services import PrefectApi, prefect_server, served_deployment, webhook_receiver
+from services import PrefectApi, prefect_server, served_deployment, service_env, webhook_receiver
 from t2igan.config import OVERRIDE_FILE
 from t2igan.env import OFFLINE_DEFAULTS
 from t2igan.overrides import empty_file
@@ -325,3 +325,46 @@ def test_bad_data_fails_the_run_with_the_validation_reason_and_no_retry(
     assert any("failed in stage validate" in line for line in prefect.logs(run["id"]))
     assert (dvc_project / "params.yaml").read_bytes() == params_before
     assert (dvc_project / OVERRIDE_FILE).read_text() == empty_file()
+
+
+def test_deploy_sends_the_scheduled_flow_to_work_pools_with_gpu_job_variables(
+    dvc_project: Path, prefect: PrefectApi
+) -> None:
+    # Given a process pool (a GPU machine that sees the project) and a docker pool on the server
+    env = service_env(dvc_project / ".prefect", prefect.url)
+
+    def cli(*args: str) -> None:
+        done = subprocess.run(args, cwd=dvc_project, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"{args} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+    for pool, kind in (("gpu-procs", "process"), ("gpu-docker", "docker")):
+        cli(str(VENV_BIN / "prefect"), "work-pool", "create", pool, "--type", kind)
+
+    # When the flow is deployed to each
+    deploy = [sys.executable, "-m", "flows.deployment", "deploy", "--project", str(dvc_project)]
+    cli(*deploy, "--pool", "gpu-procs", "--name", "procs", "--cron", "0 4 * * *", "-S", "train.steps=4000")
+    cli(
+        *deploy,
+        "--pool",
+        "gpu-docker",
+        "--name",
+        "docker",
+        "--image",
+        "registry.local/t2igan:cuda",
+        "--gpus",
+        "1",
+    )
+
+    # Then each is registered on its pool with the schedule, the run's parameters and the GPU request
+    procs = prefect.deployment("t2igan-training", "procs")
+    assert procs["work_pool_name"] == "gpu-procs"
+    assert [s["schedule"]["cron"] for s in procs["schedules"]] == ["0 4 * * *"]
+    assert procs["parameters"] == {"project_dir": str(dvc_project), "overrides": {"train.steps": 4000}}
+    assert procs["entrypoint"] == "flows/training.py:training_flow"
+    docker = prefect.deployment("t2igan-training", "docker")
+    assert docker["work_pool_name"] == "gpu-docker" and docker["parameters"]["project_dir"] == "."
+    assert [s["schedule"]["cron"] for s in docker["schedules"]] == ["0 3 * * *"]
+    assert docker["job_variables"]["image"] == "registry.local/t2igan:cuda"
+    assert docker["job_variables"]["container_create_kwargs"] == {
+        "device_requests": [{"driver": "nvidia", "count": 1, "capabilities": [["gpu"]]}]
+    }
