@@ -110,17 +110,35 @@ class PrefectApi:
             time.sleep(1)
         raise TimeoutError(f"flow run {run_id} did not finish in {timeout}s")
 
-    def task_runs(self, flow_run_id: str) -> dict[str, dict[str, Any]]:
+    def task_runs(self, flow_run_id: str, timeout: float = 60) -> dict[str, dict[str, Any]]:
+        """The flow run's task runs once all are recorded as finished.
+
+        Prefect 3 reports task-run states as events that the server records asynchronously, so right after a
+        flow run ends its last task runs may still read as running: wait until none does.
+        """
         body = {"task_runs": {"flow_run_id": {"any_": [flow_run_id]}}}
-        return {run["name"]: run for run in self.http.post("/task_runs/filter", json=body).json()}
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = {run["name"]: run for run in self.http.post("/task_runs/filter", json=body).json()}
+            settled = all(run["state"] and run["state"]["type"] in TERMINAL for run in runs.values())
+            if (runs and settled) or time.monotonic() > deadline:
+                return runs
+            time.sleep(0.5)
 
     def artifacts(self, flow_run_id: str) -> dict[str, dict[str, Any]]:
         body = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}
         return {item["key"]: item for item in self.http.post("/artifacts/filter", json=body).json()}
 
-    def logs(self, flow_run_id: str) -> list[str]:
+    def log_line(self, flow_run_id: str, needle: str, timeout: float = 60) -> str | None:
+        """The run's first log message containing `needle`, waiting for logs still being shipped."""
         body = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200, "sort": "TIMESTAMP_DESC"}
-        return [entry["message"] for entry in self.http.post("/logs/filter", json=body).json()]
+        deadline = time.monotonic() + timeout
+        while True:
+            messages = [entry["message"] for entry in self.http.post("/logs/filter", json=body).json()]
+            found = next((m for m in messages if needle in m), None)
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
 
 
 @contextlib.contextmanager
