@@ -17,7 +17,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run serve test test-quick lint bench clean
+.PHONY: setup run schedule serve test test-quick lint bench clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -31,6 +31,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 ## run: the main job, the Prefect training flow over the DVC stages on the synthetic default
 run: setup
 	$(BIN)/python -m flows.training
+
+## schedule: serve the training flow as a deployment on a cron schedule (CRON="0 3 * * *" by default)
+CRON ?= 0 3 * * *
+schedule: setup
+	$(BIN)/python -m flows.deployment serve --cron "$(CRON)"
 
 ## serve: the @champion over HTTP on 127.0.0.1:$(PORT) (POST /invocations)
 PORT ?= 5001

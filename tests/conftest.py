@@ -139,7 +139,7 @@ def cli(
 
 def copy_project_files(destination: Path) -> None:
     """The files a DVC project of t2igan needs (code stays installed; dvc.yaml names src/ as deps)."""
-    for name in ("dvc.yaml", "flows", "src"):
+    for name in ("dvc.yaml", "params.override.yaml", "flows", "src"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(

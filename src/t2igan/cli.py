@@ -11,6 +11,7 @@ import functools
 import importlib
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -60,9 +61,21 @@ def _run_stage(stage: str, params_file: Path, project: Path | None) -> Any:
     from t2igan.config import load_params
     from t2igan.paths import ProjectPaths
 
+    started = time.perf_counter()
     params = load_params(params_file)
     module = importlib.import_module(f"t2igan.stages.{stage}")
-    return module.run(params, ProjectPaths.at(project))
+    result = module.run(params, ProjectPaths.at(project))
+    # The stage's own time, without interpreter start-up or DVC: the flow reports it beside its task's time.
+    typer.echo(f"t2igan {stage}: done in {time.perf_counter() - started:.3f}s", err=True)
+    return result
+
+
+@app.command()
+@_friendly
+def scan(params: ParamsOption = Path("params.yaml"), project: ProjectOption = None) -> None:
+    """Fingerprint the dataset's files into data/source.json (ingest reruns when it changes)."""
+    result = _run_stage("scan", params, project)
+    typer.echo(f"{result.source} source: {result.files} files, {result.bytes} bytes ({result.digest[:12]})")
 
 
 @app.command()

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from t2igan.errors import ConfigError
 
 DEFAULT_PARAMS_FILE = "params.yaml"
+# One run's overrides, layered over params.yaml (see t2igan.overrides); DVC tracks both files.
+OVERRIDE_FILE = "params.override.yaml"
 
 
 class _Strict(BaseModel):
@@ -36,7 +38,7 @@ class SyntheticParams(_Strict):
     heldout_per_color: int = Field(1, ge=0, le=3, description="shapes held out of training per color")
 
 
-SOURCES = ("synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder")
+SOURCES = ("synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder", "folder")
 
 
 class ColumnParams(_Strict):
@@ -51,9 +53,10 @@ class ColumnParams(_Strict):
 
 class DataParams(_Strict):
     name: str = Field("synthetic", min_length=1)
-    source: Literal["synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder"] = "synthetic"
+    source: Literal["synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder", "folder"] = "synthetic"
     path: str | None = Field(
-        None, description="the dataset: a directory (coco, reed, imagefolder) or a file (tsv, csv, jsonl)"
+        None,
+        description="the dataset: a directory (coco, reed, imagefolder, folder) or a file (tsv, csv, jsonl)",
     )
     image_root: str | None = Field(
         None, description="where image paths resolve (tsv/csv/jsonl); default: the file's directory"
@@ -239,7 +242,7 @@ def _describe(error: dict[str, Any], source: str) -> str:
     return f"{source}: {where}: {error['msg']} (got {error.get('input')!r})"
 
 
-def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def apply_dotted(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Apply dotted-key overrides (`{"train.steps": 10}`) to a raw params dict."""
     merged = yaml.safe_load(yaml.safe_dump(raw)) or {}
     for dotted, value in overrides.items():
@@ -254,18 +257,18 @@ def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return merged
 
 
-def parse_params(raw: dict[str, Any] | None, source: str = DEFAULT_PARAMS_FILE) -> Params:
-    try:
-        return Params.model_validate(raw or {})
-    except ValidationError as exc:
-        raise ConfigError("; ".join(_describe(e, source) for e in exc.errors())) from None
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `overlay`'s values on top, section by section (lists and scalars are replaced whole)."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
-def load_params(path: str | Path = DEFAULT_PARAMS_FILE, overrides: dict[str, Any] | None = None) -> Params:
-    """Read and validate params.yaml; raise `ConfigError` with one line naming every bad key."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: params file not found")
+def read_yaml_mapping(path: Path) -> dict[str, Any] | None:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -274,9 +277,46 @@ def load_params(path: str | Path = DEFAULT_PARAMS_FILE, overrides: dict[str, Any
         raise ConfigError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def read_overlay(params_file: str | Path) -> dict[str, Any]:
+    """The override file next to `params_file`, without its empty sections ({} when there is none)."""
+    path = Path(params_file).with_name(OVERRIDE_FILE)
+    if not path.is_file():
+        return {}
+    raw = read_yaml_mapping(path) or {}
+    for section, values in raw.items():
+        if values is not None and not isinstance(values, dict):
+            raise ConfigError(f"{path}: {section}: expected a mapping, got {type(values).__name__}")
+    return {section: values for section, values in raw.items() if values}
+
+
+def parse_params(raw: dict[str, Any] | None, source: str = DEFAULT_PARAMS_FILE) -> Params:
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(e, source) for e in exc.errors())) from None
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS_FILE, overrides: dict[str, Any] | None = None) -> Params:
+    """Read and validate params.yaml; raise `ConfigError` with one line naming every bad key.
+
+    Values in params.override.yaml next to it (written by the training flow for one run) take precedence; an
+    error then names both files, since the bad key may be in either.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    raw = read_yaml_mapping(path)
+    source = str(path)
+    overlay = read_overlay(path)
+    if overlay:
+        raw = deep_merge(raw or {}, overlay)
+        source = f"{path} + {OVERRIDE_FILE}"
     if overrides:
-        raw = _apply_overrides(raw or {}, overrides)
-    return parse_params(raw, source=str(path))
+        raw = apply_dotted(raw or {}, overrides)
+    return parse_params(raw, source=source)
 
 
 def resolve_device(name: str) -> str:

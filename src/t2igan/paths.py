@@ -19,6 +19,11 @@ class ProjectPaths:
     def at(cls, root: str | os.PathLike[str] | None = None) -> ProjectPaths:
         return cls(Path(root or os.getcwd()).resolve())
 
+    # scan
+    @property
+    def source_fingerprint(self) -> Path:
+        return self.root / "data" / "source.json"
+
     # ingest
     @property
     def ingest_dir(self) -> Path:

@@ -22,6 +22,13 @@ from t2igan.paths import ProjectPaths
 log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
+# What `dvc exp run` tells the stage commands it runs about the experiment (DVC sets these in their env).
+DVC_EXPERIMENT_ENV = {"DVC_EXP_NAME": "dvc.exp_name", "DVC_EXP_BASELINE_REV": "dvc.exp_baseline_rev"}
+
+
+def dvc_experiment_tags() -> dict[str, str]:
+    """Tags naming the DVC experiment this process runs in: its MLflow run is then found by that name."""
+    return {tag: os.environ[var] for var, tag in DVC_EXPERIMENT_ENV.items() if os.environ.get(var)}
 
 
 def tracking_uri(paths: ProjectPaths) -> str:
@@ -98,6 +105,9 @@ def start_run(
                 "retrain with `dvc repro --force train`"
             ) from None
     with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else exp_id, run_name=run_name) as run:
+        experiment_tags = dvc_experiment_tags()
+        if experiment_tags:
+            mlflow.set_tags(experiment_tags)
         yield RunRef(run.info.run_id, run.info.experiment_id, tracking_uri(paths))
 
 

@@ -3,4 +3,5 @@
 `dvc.yaml` calls them through the CLI; the Prefect flow runs the DVC stages; nothing else orchestrates.
 """
 
-STAGES: tuple[str, ...] = ("ingest", "validate", "embed", "train", "evaluate", "register")
+# scan comes first: it fingerprints the dataset's files so that DVC reruns ingest when new data lands.
+STAGES: tuple[str, ...] = ("scan", "ingest", "validate", "embed", "train", "evaluate", "register")

@@ -10,6 +10,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -19,7 +20,13 @@ from t2igan.errors import StageInputError
 from t2igan.io import read_json, write_json
 from t2igan.paths import ProjectPaths
 from t2igan.registry.lineage import lineage_tags
-from t2igan.registry.promotion import CHALLENGER, METRICS_TAG, promote_if_better, summary_metrics
+from t2igan.registry.promotion import (
+    CHALLENGER,
+    METRICS_TAG,
+    promote_if_better,
+    summary_metrics,
+    version_metrics,
+)
 from t2igan.registry.pyfunc import SIGNATURE
 from t2igan.stages.embed import ENCODER_FILE
 from t2igan.text.encoder import resolve_encoder_path, weights_hash
@@ -39,6 +46,8 @@ class RegisterResult:
     reason: str
     champion_version: str | None
     metrics: dict[str, object]
+    # the champion this version was judged against (None for the first): what a report puts beside it
+    compared_with: dict[str, object] | None = None
 
     @property
     def model_uri(self) -> str:
@@ -62,6 +71,23 @@ def _encoder_dir(paths: ProjectPaths) -> Path:
             f"encoder {spec['name']!r} at {directory} is not the one the model was trained with; re-run embed"
         )
     return directory
+
+
+def _compared_with(client: Any, name: str, version: str, promoted: bool, champion: str | None) -> dict | None:
+    """The champion the decision was made against (version and figures), read back from the registry.
+
+    A promoted version records the champion it replaced (`champion.previous*` tags); otherwise the champion is
+    still in place and carries its own figures. None when there was no champion yet.
+    """
+    if promoted:
+        tags = client.get_model_version(name, version).tags or {}
+        previous = tags.get("champion.previous")
+        if not previous:
+            return None
+        return {"version": previous, "metrics": json.loads(tags.get("champion.previous_metrics") or "{}")}
+    if champion is None:
+        return None
+    return {"version": champion, "metrics": version_metrics(client.get_model_version(name, champion)) or {}}
 
 
 def run(params: Params, paths: ProjectPaths) -> RegisterResult:
@@ -95,6 +121,7 @@ def run(params: Params, paths: ProjectPaths) -> RegisterResult:
             client, name, version.version, metrics, params.registry, lock_dir
         )
         mlflow.set_tags({"registered_model": name, "registered_version": version.version})
+        compared = _compared_with(client, name, str(version.version), decision.promote, champion)
 
     result = RegisterResult(
         model_name=name,
@@ -104,6 +131,7 @@ def run(params: Params, paths: ProjectPaths) -> RegisterResult:
         reason=decision.reason,
         champion_version=str(champion) if champion is not None else None,
         metrics=summary_metrics(metrics),
+        compared_with=compared,
     )
     write_json(paths.metrics("register"), {**asdict(result), "model_uri": result.model_uri})
     log.info(

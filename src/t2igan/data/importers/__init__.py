@@ -57,7 +57,7 @@ def utf8_problem(*values: object) -> str | None:
 
 
 def importer(source: str) -> Callable[[DataParams], Imported]:
-    from t2igan.data.importers import coco, imagefolder, reed, table
+    from t2igan.data.importers import coco, folder, imagefolder, reed, table
 
     return {
         "coco": coco.read,
@@ -66,4 +66,5 @@ def importer(source: str) -> Callable[[DataParams], Imported]:
         "csv": table.read_csv,
         "jsonl": table.read_jsonl,
         "imagefolder": imagefolder.read,
+        "folder": folder.read,
     }[source]

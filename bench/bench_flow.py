@@ -1,0 +1,119 @@
+"""Flow benchmark: a run with nothing changed against a full run, and the flow's overhead over its stages.
+
+In one run, in a fresh temporary project (git + DVC, the repo's params or --tiny), through the real training
+flow (`python -m flows.training`, on an ephemeral Prefect API, as `make run` does):
+- a full run from nothing; the baseline;
+- a second run with nothing changed, against the full run (goal: under 5%);
+- the full run's overhead over the sum of its stages' own times, as each `t2igan <stage>` measured itself
+  (goal: under 10% on the default run), split into what DVC adds per stage (its start, hashing, lock file)
+  and what Prefect and the process around it add.
+
+Usage: python bench/bench_flow.py [--tiny] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from _project import REPO, merge
+from t2igan.env import OFFLINE_DEFAULTS
+
+# The tests' tiny config: the whole pipeline in about a minute on two cores.
+TINY: dict[str, Any] = {
+    "data": {
+        "image_size": 16,
+        "synthetic": {"num_train": 160, "num_test": 48, "num_heldout": 32, "resolution": 32},
+    },
+    "train": {"steps": 12, "batch_size": 8, "log_every": 4, "sample_every": 6, "checkpoint_every": 4},
+    "evaluate": {
+        "fid_samples": 24,
+        "alignment_samples": 24,
+        "grid_captions": 4,
+        "grid_seeds": 2,
+        "judge": {"epochs": 1, "width": 8},
+    },
+}
+
+
+def make_project(tiny: bool) -> Path:
+    root = Path(tempfile.mkdtemp(prefix="t2igan-bench-flow-"))
+    for name in ("dvc.yaml", "params.override.yaml", "flows", "src"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(source, root / name)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    (root / "params.yaml").write_text(yaml.safe_dump(merge(params, TINY) if tiny else params, sort_keys=False))
+    (root / ".gitignore").write_text("mlruns/\n.prefect/\n.t2igan-cache/\nsummary-*.json\n")
+    env = environment(root)
+    for command in (["git", "init", "-q"], [str(Path(sys.executable).parent / "dvc"), "init", "-q"]):
+        subprocess.run(command, cwd=root, env=env, check=True)
+    return root
+
+
+def environment(root: Path) -> dict[str, str]:
+    env = {**os.environ, **OFFLINE_DEFAULTS, "PREFECT_HOME": str(root / ".prefect")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run_flow(root: Path, label: str) -> tuple[float, dict[str, Any]]:
+    summary = root / f"summary-{label}.json"
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.training", "--summary-json", str(summary)],
+        cwd=root,
+        env=environment(root),
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"flow run '{label}' failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return seconds, json.loads(summary.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="the tests' tiny config (about a minute)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary project")
+    args = parser.parse_args()
+
+    root = make_project(args.tiny)
+    print(f"project: {root} ({'tiny' if args.tiny else 'default'} params)")
+    full_s, full = run_flow(root, "full")
+    again_s, again = run_flow(root, "again")
+
+    stages = full["stages"]
+    own = sum(s["stage_seconds"] for s in stages)
+    tasks = sum(s["seconds"] for s in stages)
+    print("\nfull run, per stage (seconds): task = dvc repro --single-item, own = the t2igan command itself")
+    for s in stages:
+        print(f"  {s['stage']:9s} task {s['seconds']:8.2f}   own {s['stage_seconds']:8.2f}")
+    print(f"  {'sum':9s} task {tasks:8.2f}   own {own:8.2f}")
+    print(f"\nfull run (flow, wall)            {full_s:8.2f} s")
+    ran_again = [s["stage"] for s in again["stages"] if s["ran"]]
+    print(f"nothing changed (flow, wall)     {again_s:8.2f} s   stages run: {ran_again}")
+    print(f"  against the full run           {again_s / full_s:8.1%}   (goal < 5%)")
+    print(f"flow overhead over stages' own   {(full_s - own) / own:8.1%}   (goal < 10%)")
+    print(f"  of which DVC (tasks - own)     {(tasks - own) / own:8.1%}")
+    print(f"  of which Prefect and process   {(full_s - tasks) / own:8.1%}")
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

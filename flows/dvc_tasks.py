@@ -1,0 +1,184 @@
+"""The flow's DVC tasks: one per pipeline stage (`dvc repro --single-item`), and the pull and push around them.
+
+Retries are for trouble that can pass, never for bad input. A stage is retried when its CLI exits with 75
+(EX_TEMPFAIL: I/O, a tracking server briefly down) or DVC could not take its repository lock (another DVC
+process is running); a stage that exits with 2 (bad data, bad params) fails the run at once, with the stage's
+own one-line reason in the state message. Pull and push move data over the network, so their failures are
+retried too; a pull that fetched everything but would not overwrite outputs changed in the workspace (say,
+the checkpoints of an interrupted training, kept for resuming) is a warning, not a failure: the stages then
+decide, from dvc.lock, what to rebuild.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_logger
+
+from t2igan.errors import EXIT_TRANSIENT
+
+_EXIT_CODE = re.compile(r"exited with (\d+)")
+_STAGE_TIME = re.compile(r"^t2igan (\w+): done in ([0-9.]+)s$", re.MULTILINE)
+_PROGRESS = re.compile(r"\d+%\|")  # a tqdm progress line
+_LOCKED = "Unable to acquire lock"
+_UNSAVED = "without confirmation"  # dvc checkout refusing to replace outputs changed in the workspace
+PROGRESS_LOG_SECONDS = 15.0
+RETRY_DELAYS = [5, 30]
+
+
+class StageFailed(RuntimeError):
+    """A DVC stage (or pull/push) failed; `transient` says whether running it again could help."""
+
+    def __init__(self, stage: str, exit_code: int | None, reason: str, transient: bool | None = None) -> None:
+        self.stage = stage
+        self.exit_code = exit_code
+        self.reason = reason
+        self.transient = exit_code == EXIT_TRANSIENT if transient is None else transient
+        super().__init__(f"stage '{stage}' failed (exit code {exit_code}): {reason}")
+
+
+@dataclass(frozen=True)
+class DvcOutput:
+    code: int
+    output: str
+    seconds: float
+
+
+def tool(name: str) -> str:
+    """A console script from this interpreter's environment, so the flow works without an activated venv."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else name
+
+
+def stage_env() -> dict[str, str]:
+    """This environment's scripts on PATH, unless PATH already names it (then its order is kept as given)."""
+    env = dict(os.environ)
+    here = str(Path(sys.executable).parent)
+    entries = env.get("PATH", "").split(os.pathsep)
+    if here not in entries:
+        env["PATH"] = os.pathsep.join([here, *entries])
+    return env
+
+
+def _logger() -> Any:
+    """The task's run logger (shown in the Prefect UI); a plain one when called outside a run."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return get_logger("t2igan.flows")
+
+
+def run_dvc(args: list[str], project_dir: str, label: str) -> DvcOutput:
+    """Run a DVC command, streaming its output to the task log (progress bars sparingly)."""
+    logger = _logger()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [tool("dvc"), *args],
+        cwd=project_dir,
+        env=stage_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    lines: list[str] = []
+    last_progress = 0.0
+    assert process.stdout is not None
+    for line in process.stdout:  # text mode turns tqdm's carriage returns into lines: log them sparingly
+        if _PROGRESS.search(line):
+            if time.perf_counter() - last_progress < PROGRESS_LOG_SECONDS:
+                continue
+            last_progress = time.perf_counter()
+        else:
+            lines.append(line)
+        if line.strip():
+            logger.info("%s | %s", label, line.rstrip())
+    code = process.wait()
+    return DvcOutput(code, "".join(lines), time.perf_counter() - started)
+
+
+def reason(output: str) -> str:
+    """The most telling line of a failed command's output: the t2igan one-line error, else DVC's."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for pattern in (r"^t2igan \w+: error: ", r"^ERROR"):
+        found = [line for line in lines if re.match(pattern, line)]
+        if found:
+            return found[0]
+    return lines[-1] if lines else "no output"
+
+
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except StageFailed as exc:
+        return exc.transient
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    task_run_name="dvc-{stage}",
+    retries=len(RETRY_DELAYS),
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=retry_if_transient,
+)
+def run_stage(stage: str, project_dir: str) -> dict[str, Any]:
+    """`dvc repro --single-item <stage>`: whether it ran or was up to date, its task time and its own time."""
+    done = run_dvc(["repro", "--single-item", stage], project_dir, stage)
+    if done.code != 0:
+        match = _EXIT_CODE.search(done.output)
+        code = int(match.group(1)) if match else done.code
+        raise StageFailed(
+            stage, code, reason(done.output), transient=code == EXIT_TRANSIENT or _LOCKED in done.output
+        )
+    ran = f"Stage '{stage}' didn't change, skipping" not in done.output
+    own = {name: float(seconds) for name, seconds in _STAGE_TIME.findall(done.output)}
+    _logger().info("stage %s %s in %.1fs", stage, "ran" if ran else "was up to date", done.seconds)
+    return {
+        "stage": stage,
+        "ran": ran,
+        "seconds": round(done.seconds, 3),
+        "stage_seconds": own.get(stage, 0.0) if ran else 0.0,
+    }
+
+
+def default_remote(project_dir: str) -> str | None:
+    """The project's default DVC remote, or None: pull and push happen only where one is configured."""
+    done = subprocess.run(
+        [tool("dvc"), "remote", "default"], cwd=project_dir, env=stage_env(), capture_output=True, text=True
+    )
+    name = done.stdout.strip()
+    return name if done.returncode == 0 and name else None
+
+
+def _transfer(command: str, project_dir: str, remote: str, extra: list[str]) -> dict[str, Any]:
+    done = run_dvc([command, "--remote", remote, *extra], project_dir, f"dvc {command}")
+    summary = next((line.strip() for line in reversed(done.output.splitlines()) if line.strip()), "")
+    if done.code != 0 and command == "pull" and _UNSAVED in done.output:
+        summary = f"kept outputs changed in the workspace, their stages decide: {reason(done.output)}"
+        _logger().warning("dvc pull: %s", summary)
+    elif done.code != 0:
+        raise StageFailed(f"dvc {command}", done.code, reason(done.output), transient=True)
+    return {"command": command, "remote": remote, "seconds": round(done.seconds, 3), "summary": summary}
+
+
+@task(task_run_name="dvc-pull", retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def dvc_pull(project_dir: str, remote: str) -> dict[str, Any]:
+    """Fetch and check out what dvc.lock names; outputs the remote lacks are rebuilt by their stages."""
+    return _transfer("pull", project_dir, remote, ["--allow-missing"])
+
+
+@task(task_run_name="dvc-push", retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def dvc_push(project_dir: str, remote: str) -> dict[str, Any]:
+    """Send every cached output (data, embeddings, checkpoints, model, evaluation) to the remote."""
+    return _transfer("push", project_dir, remote, [])

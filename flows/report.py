@@ -1,0 +1,182 @@
+"""What a training run leaves in Prefect: the summary, the metrics against the champion's, the samples, links.
+
+Everything is read from what the stages wrote (metrics/*.json, the model's run.json, the sample grid), so the
+report says the same whichever entry point built the outputs. Links point at the MLflow UI: the tracking
+server when MLFLOW_TRACKING_URI is one, else `mlflow ui`'s default address (T2IGAN_MLFLOW_UI_URL overrides).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from prefect.artifacts import (
+    create_image_artifact,
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
+
+from t2igan.paths import ProjectPaths
+from t2igan.tracking import RUN_FILE, tracking_uri
+
+DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s address
+INLINE_IMAGE_LIMIT = 2 << 20  # bytes; a larger grid is linked, not embedded
+LOWER_IS_BETTER = ("fid", "kid")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def mlflow_ui_url(paths: ProjectPaths, override: str | None = None) -> str:
+    uri = tracking_uri(paths)
+    base = override or os.environ.get("T2IGAN_MLFLOW_UI_URL")
+    if not base:
+        base = uri if uri.startswith(("http://", "https://")) else DEFAULT_MLFLOW_UI
+    return base.rstrip("/")
+
+
+def summarize(
+    project: Path,
+    stage_results: list[dict[str, Any]],
+    overrides: dict[str, Any] | None = None,
+    transfers: list[dict[str, Any]] | None = None,
+    ui_url: str | None = None,
+) -> dict[str, Any]:
+    paths = ProjectPaths.at(project)
+    evaluation = _read(paths.metrics("eval"))
+    registration = _read(paths.metrics("register"))
+    run = _read(paths.model_dir / RUN_FILE)
+    fid_name = evaluation.get("fid_name")
+    base = mlflow_ui_url(paths, ui_url)
+    name, version = registration.get("model_name"), registration.get("version")
+    return {
+        "model_name": name,
+        "version": version,
+        "registered_now": any(s["stage"] == "register" and s["ran"] for s in stage_results),
+        "promoted": registration.get("promoted"),
+        "reason": registration.get("reason"),
+        "champion_version": registration.get("champion_version"),
+        "compared_with": registration.get("compared_with"),
+        "version_metrics": registration.get("metrics") or {},
+        "run_id": registration.get("run_id"),
+        "run_url": f"{base}/#/experiments/{run['experiment_id']}/runs/{run['run_id']}" if run else None,
+        "model_url": f"{base}/#/models/{name}/versions/{version}" if name and version else None,
+        "fid_name": fid_name,
+        "fid": evaluation.get(fid_name) if fid_name else None,
+        "kid_name": evaluation.get("kid_name"),
+        "kid": evaluation.get(evaluation.get("kid_name", ""), None),
+        "kid_std": evaluation.get(f"{evaluation.get('kid_name')}_std"),
+        "alignment": evaluation.get("alignment"),
+        "r_precision": evaluation.get("r_precision"),
+        "attr_acc_heldout": evaluation.get("attr_acc_heldout"),
+        "sample_grid": str(paths.eval_dir / "samples.png"),
+        "overrides": overrides or {},
+        "transfers": transfers or [],
+        "stages": stage_results,
+    }
+
+
+def metrics_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per figure promotion compares: this version's value beside the champion's it was judged by."""
+    ours = summary["version_metrics"]
+    compared = summary.get("compared_with") or {}
+    theirs = compared.get("metrics") or {}
+    rows = []
+    for key, value in ours.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        other = theirs.get(key)
+        better = None
+        if isinstance(other, (int, float)) and not isinstance(other, bool) and other != value:
+            better = (value < other) == key.startswith(LOWER_IS_BETTER)
+        rows.append(
+            {
+                "metric": key,
+                f"version {summary['version']}": round(float(value), 6),
+                f"champion {compared.get('version') or '(none)'}": None
+                if other is None
+                else round(float(other), 6),
+                "better": "-" if better is None else ("yes" if better else "no"),
+            }
+        )
+    return rows
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    acc = summary.get("attr_acc_heldout") or {}
+    decision = "promoted to @champion" if summary["promoted"] else "kept as @challenger"
+    lines = [
+        f"# t2igan training: {summary['model_name']} version {summary['version']}",
+        "",
+        f"- decision: {decision} ({summary['reason']}); champion is version {summary['champion_version']}",
+    ]
+    if not summary.get("registered_now"):
+        lines.append("- nothing changed since that version was registered: no new version this run")
+    lines.append(
+        f"- {summary['fid_name']}: {summary['fid']:.3f}" if summary["fid"] is not None else "- FID: n/a"
+    )
+    if summary.get("kid") is not None:
+        lines.append(f"- {summary['kid_name']}: {summary['kid']:.4f} ± {summary['kid_std']:.4f}")
+    if summary.get("r_precision") is not None:
+        lines.append(f"- R-precision: {summary['r_precision']:.3f}")
+    if acc:
+        lines.append(
+            "- attribute accuracy, held-out combinations: " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items())
+        )
+    lines.append(f"- MLflow run: {summary['run_id']}; sample grid: {summary['sample_grid']}")
+    if summary["overrides"]:
+        lines.append(
+            "- overrides for this run: " + ", ".join(f"`{k}={v!r}`" for k, v in summary["overrides"].items())
+        )
+    for transfer in summary["transfers"]:
+        lines.append(f"- dvc {transfer['command']} ({transfer['remote']}): {transfer['summary']}")
+    lines += ["", "| stage | ran | task seconds | stage seconds |", "|---|---|---|---|"]
+    lines += [
+        f"| {s['stage']} | {s['ran']} | {s['seconds']} | {s.get('stage_seconds', '')} |"
+        for s in summary["stages"]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _image_url(path: Path) -> str | None:
+    """The grid inline as a data URI (the UI shows it with no file server), or a file URI when it is large."""
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    if len(data) > INLINE_IMAGE_LIMIT:
+        return path.resolve().as_uri()
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def publish(summary: dict[str, Any]) -> None:
+    """Create the run's artifacts (keys are stable, so each deployment keeps a history per key)."""
+    create_markdown_artifact(
+        key="t2igan-training-summary",
+        markdown=render_markdown(summary),
+        description="promotion decision, metrics, overrides, DVC transfers and stage times",
+    )
+    rows = metrics_table(summary)
+    if rows:
+        create_table_artifact(
+            key="t2igan-metrics",
+            table=rows,
+            description=f"{summary['model_name']} version {summary['version']} against the champion's figures",
+        )
+    image = _image_url(Path(summary["sample_grid"]))
+    if image:
+        create_image_artifact(image_url=image, key="t2igan-samples", description="fixed captions x seeds")
+    if summary.get("run_url"):
+        create_link_artifact(
+            key="t2igan-mlflow-run", link=summary["run_url"], link_text=f"MLflow run {summary['run_id']}"
+        )
+    if summary.get("model_url"):
+        create_link_artifact(
+            key="t2igan-model-version",
+            link=summary["model_url"],
+            link_text=f"{summary['model_name']} version {summary['version']}",
+        )

@@ -1,0 +1,201 @@
+"""Real services for the integration tests, each started by the test on 127.0.0.1 and stopped at teardown.
+
+- a `prefect server` with its own PREFECT_HOME on a free port, and a client for its REST API;
+- a served deployment of the training flow (`python -m flows.deployment serve`) pointed at that server;
+- a webhook receiver that records what the flow's failure hook posts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from t2igan.env import OFFLINE_DEFAULTS
+
+VENV_BIN = Path(sys.executable).parent
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def service_env(home: Path, api_url: str | None = None, path_prefix: Path | None = None) -> dict[str, str]:
+    env = {**os.environ, **OFFLINE_DEFAULTS}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("PREFECT_API_URL", None)
+    prefix = [str(path_prefix)] if path_prefix else []
+    env["PATH"] = os.pathsep.join([*prefix, str(VENV_BIN), env.get("PATH", "")])
+    env["PREFECT_HOME"] = str(home)
+    env["PREFECT_SERVER_UI_ENABLED"] = "false"
+    env["PREFECT_RUNNER_POLL_FREQUENCY"] = "1"
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return env
+
+
+def _stop(process: subprocess.Popen, log: Path) -> None:
+    """Stop a service and everything it started (its process group), then close its log."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _start(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    handle = log.open("w")
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _wait(ready: Any, process: subprocess.Popen, log: Path, what: str, timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            value = ready()
+            if value:
+                return value
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} not ready after {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+class PrefectApi:
+    """The few REST calls the tests make (the server's own API, no client-side settings involved)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+    def healthy(self) -> bool:
+        return self.http.get("/health").status_code == 200
+
+    def deployment(self, flow: str, name: str) -> dict[str, Any] | None:
+        response = self.http.get(f"/deployments/name/{flow}/{name}")
+        return response.json() if response.status_code == 200 else None
+
+    def run_deployment(self, deployment_id: str, parameters: dict[str, Any], timeout: float = 600) -> dict:
+        response = self.http.post(
+            f"/deployments/{deployment_id}/create_flow_run", json={"parameters": parameters}
+        )
+        response.raise_for_status()
+        run_id = response.json()["id"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.http.get(f"/flow_runs/{run_id}").json()
+            if run["state"] and run["state"]["type"] in TERMINAL:
+                return run
+            time.sleep(1)
+        raise TimeoutError(f"flow run {run_id} did not finish in {timeout}s")
+
+    def task_runs(self, flow_run_id: str, timeout: float = 60) -> dict[str, dict[str, Any]]:
+        """The flow run's task runs once all are recorded as finished.
+
+        Prefect 3 reports task-run states as events that the server records asynchronously, so right after a
+        flow run ends its last task runs may still read as running: wait until none does.
+        """
+        body = {"task_runs": {"flow_run_id": {"any_": [flow_run_id]}}}
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = {run["name"]: run for run in self.http.post("/task_runs/filter", json=body).json()}
+            settled = all(run["state"] and run["state"]["type"] in TERMINAL for run in runs.values())
+            if (runs and settled) or time.monotonic() > deadline:
+                return runs
+            time.sleep(0.5)
+
+    def artifacts(self, flow_run_id: str) -> dict[str, dict[str, Any]]:
+        body = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}
+        return {item["key"]: item for item in self.http.post("/artifacts/filter", json=body).json()}
+
+    def log_line(self, flow_run_id: str, needle: str, timeout: float = 60) -> str | None:
+        """The run's first log message containing `needle`, waiting for logs still being shipped."""
+        body = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200, "sort": "TIMESTAMP_DESC"}
+        deadline = time.monotonic() + timeout
+        while True:
+            messages = [entry["message"] for entry in self.http.post("/logs/filter", json=body).json()]
+            found = next((m for m in messages if needle in m), None)
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def prefect_server(home: Path) -> Iterator[PrefectApi]:
+    """`prefect server start` on 127.0.0.1 and a free port, with its own database under `home`."""
+    port = free_port()
+    log = home / "server.log"
+    home.mkdir(parents=True, exist_ok=True)
+    process = _start(
+        [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        home,
+        service_env(home),
+        log,
+    )
+    try:
+        api = PrefectApi(f"http://127.0.0.1:{port}/api")
+        _wait(api.healthy, process, log, "prefect server")
+        yield api
+    finally:
+        _stop(process, log)
+
+
+@contextlib.contextmanager
+def served_deployment(
+    project: Path, api: PrefectApi, name: str, extra_args: list[str], path_prefix: Path | None = None
+) -> Iterator[dict[str, Any]]:
+    """`python -m flows.deployment serve` in the project, registered with `api`; yields the deployment."""
+    log = project / f"serve-{name}.log"
+    env = service_env(project / ".prefect", api.url, path_prefix)
+    command = [sys.executable, "-m", "flows.deployment", "serve", "--name", name, "--project", str(project)]
+    process = _start([*command, *extra_args], project, env, log)
+    try:
+        yield _wait(lambda: api.deployment("t2igan-training", name), process, log, "served deployment")
+    finally:
+        _stop(process, log)
+
+
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """An HTTP endpoint on 127.0.0.1 that records each JSON body POSTed to it."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:  # keep the test output quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
