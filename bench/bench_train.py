@@ -200,7 +200,8 @@ def peak_rss_of_training(num_train: int, steps: int) -> dict[str, float]:
     )
     t2igan = str(Path(sys.executable).parent / "t2igan")
     done = subprocess.run(
-        [sys.executable, "-c", launcher, t2igan, "train", "--project", str(paths.root)],
+        [sys.executable, "-c", launcher, t2igan, "train"],
+        cwd=paths.root,  # its params.yaml
         capture_output=True,
         text=True,
         env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{paths.root / 'mlruns' / 'mlflow.db'}"},
