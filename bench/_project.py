@@ -9,24 +9,17 @@ from typing import Any
 
 import yaml
 
-from t2igan.config import Params, parse_params
+from t2igan.config import Params, deep_merge, parse_params
 from t2igan.env import apply_offline_defaults
 from t2igan.paths import ProjectPaths
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = merge(out.get(key, {}), value) if isinstance(value, dict) else value
-    return out
-
-
 def project(overrides: dict[str, Any], prefix: str) -> tuple[ProjectPaths, Params]:
     """A new project directory under /tmp with params.yaml = the repo's params + `overrides`."""
     apply_offline_defaults()
-    raw = merge(yaml.safe_load((REPO / "params.yaml").read_text()), overrides)
+    raw = deep_merge(yaml.safe_load((REPO / "params.yaml").read_text()), overrides)
     root = Path(tempfile.mkdtemp(prefix=f"t2igan-bench-{prefix}-"))
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     return ProjectPaths.at(root), parse_params(raw)

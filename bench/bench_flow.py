@@ -26,7 +26,8 @@ from typing import Any
 
 import yaml
 
-from _project import REPO, merge
+from _project import REPO
+from t2igan.config import deep_merge
 from t2igan.env import OFFLINE_DEFAULTS
 
 # The tests' tiny config: the whole pipeline in about a minute on two cores.
@@ -55,7 +56,9 @@ def make_project(tiny: bool) -> Path:
         else:
             shutil.copy2(source, root / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    (root / "params.yaml").write_text(yaml.safe_dump(merge(params, TINY) if tiny else params, sort_keys=False))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump(deep_merge(params, TINY) if tiny else params, sort_keys=False)
+    )
     (root / ".gitignore").write_text("mlruns/\n.prefect/\n.t2igan-cache/\nsummary-*.json\n")
     env = environment(root)
     for command in (["git", "init", "-q"], [str(Path(sys.executable).parent / "dvc"), "init", "-q"]):

@@ -39,22 +39,15 @@ TINY = {
 }
 
 
-def _merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) else value
-    return out
-
-
 def tiny_model(workdir: Path) -> tuple[str, str]:
     """Run the pipeline on a tiny config in `workdir`; return (model URI, tracking URI)."""
-    from t2igan.config import parse_params
+    from t2igan.config import deep_merge, parse_params
     from t2igan.env import apply_offline_defaults
     from t2igan.paths import ProjectPaths
     from t2igan.stages import STAGES
 
     apply_offline_defaults()
-    raw = _merge(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
+    raw = deep_merge(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
     paths = ProjectPaths.at(workdir)
     params = parse_params(raw)
     import importlib

@@ -6,7 +6,6 @@ and every cache lives under that project too.
 
 from __future__ import annotations
 
-import copy
 import importlib
 import os
 import shutil
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from t2igan.config import Params, parse_params
+from t2igan.config import Params, deep_merge, parse_params
 from t2igan.env import OFFLINE_DEFAULTS
 from t2igan.paths import ProjectPaths
 
@@ -40,16 +39,6 @@ TINY: dict[str, Any] = {
         "judge": {"epochs": 1, "width": 8},
     },
 }
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def repo_params() -> dict[str, Any]:

@@ -66,23 +66,18 @@ def read(params: DataParams) -> Imported:
         image_id = stem.as_posix()
         split = _split(stem, params.test_fraction)
         common = {"image_id": image_id, "split": split, "root": root, "source": "folder"}
-        if caption_file is None:
-            problem = f"{image.as_posix()}: no caption file {stem.name}{CAPTION_SUFFIX} beside it"
+        if caption_file is None or image is None:  # an orphan: quarantined with what is missing
+            if caption_file is None:
+                problem = f"{image.as_posix()}: no caption file {stem.name}{CAPTION_SUFFIX} beside it"
+            else:
+                problem = f"{caption_file.as_posix()}: no image named {stem.name}.* beside it"
             rows.append(
                 manifest_row(
                     row_id=f"folder-{image_id}-0",
                     caption=None,
-                    image_path=image.as_posix(),
+                    image_path=image.as_posix() if image is not None else None,
                     problem=problem,
                     **common,
-                )
-            )
-            continue
-        if image is None:
-            problem = f"{caption_file.as_posix()}: no image named {stem.name}.* beside it"
-            rows.append(
-                manifest_row(
-                    row_id=f"folder-{image_id}-0", caption=None, image_path=None, problem=problem, **common
                 )
             )
             continue
