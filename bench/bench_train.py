@@ -38,7 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from t2igan.config import TrainParams
+from t2igan.config import ModelParams, TrainParams
 from t2igan.gan.config import GANConfig
 from t2igan.training.trainer import Trainer
 
@@ -106,22 +106,26 @@ class StepSetup:
 
 
 def setups(size: int, precision: str, compile_: bool) -> list[StepSetup]:
-    def gan(norm: str, gate: float, projection: bool) -> GANConfig:
-        return GANConfig(
-            image_size=size,
-            text_dim=TEXT_DIM,
-            nf=32,
-            d_nf=32,
-            g_norm=norm,
-            d_gate_init=gate,
-            d_projection=projection,
-        )
-
-    df_gan = TrainParams(batch_size=32, gp_every=1, channels_last=False, precision="float32")
-    ours = TrainParams(batch_size=32, precision=precision, compile=compile_)
+    model = ModelParams()  # t2igan's defaults (params.yaml's)
+    df_gan = GANConfig(image_size=size, text_dim=TEXT_DIM, nf=32, d_nf=32, g_norm="none", d_gate_init=0.0)
+    ours = GANConfig(
+        image_size=size,
+        text_dim=TEXT_DIM,
+        nf=32,
+        d_nf=32,
+        g_norm=model.g_norm,
+        d_gate_init=model.d_gate_init,
+        d_projection=model.d_projection,
+        text_in_seed=model.text_in_seed,
+        contrastive_dim=model.contrastive_dim,
+    )
+    df_gan_params = TrainParams(
+        batch_size=32, gp_every=1, channels_last=False, precision="float32", contrastive_weight=0.0
+    )
+    ours_params = TrainParams(batch_size=32, precision=precision, compile=compile_)
     return [
-        StepSetup("DF-GAN step (baseline)", gan("none", 0.0, False), df_gan),
-        StepSetup("t2igan step", gan("batch", 1.0, True), ours),
+        StepSetup("DF-GAN step (baseline)", df_gan, df_gan_params),
+        StepSetup("t2igan step", ours, ours_params),
     ]
 
 

@@ -114,7 +114,7 @@ def test_init_from_a_checkpoint_reads_g_d_and_ema_and_refuses_a_corrupt_one(tmp_
     from t2igan.training.init_from import check_compatible, load_initial_weights
     from t2igan.training.trainer import Trainer
 
-    gan = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6)
+    gan = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, contrastive_dim=8)
     source = Trainer(gan, TrainParams(seed=3), torch.device("cpu"))
     manager = CheckpointManager(tmp_path / "ckpts", keep_last=2)
     state = {"step": 5, "gan": gan.to_dict(), "encoder_fingerprint": "enc-a", "trainer": source.state_dict()}

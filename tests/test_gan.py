@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2igan.config import TrainParams
-from t2igan.gan.config import GANConfig, widths
+from t2igan.config import ModelParams, TrainParams
+from t2igan.gan.config import GANConfig, normalize_text, widths
 from t2igan.gan.discriminator import Discriminator
 from t2igan.gan.generator import Generator
-from t2igan.gan.losses import d_hinge, g_hinge, matching_aware_gp
+from t2igan.gan.losses import contrastive, d_hinge, g_hinge, matching_aware_gp
 from t2igan.gan.sampling import generate, image_grid, noise_for_seeds
 from t2igan.training.trainer import Trainer
+
+# What params.yaml turns on beyond GANConfig's defaults (those stay the original DF-GAN, for old exports).
+DEFAULTS = {"d_projection": True, "text_in_seed": True, "contrastive_dim": 8}
 
 
 @pytest.mark.parametrize("size", [16, 32, 64])
@@ -27,7 +30,7 @@ def test_generator_and_discriminator_shapes(size: int) -> None:
 
 @pytest.mark.parametrize("norm", ["batch", "group", "none"])
 def test_every_normalisation_choice_builds_and_runs(norm: str) -> None:
-    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, g_norm=norm)
+    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, g_norm=norm, **DEFAULTS)
     assert Generator(config)(torch.randn(2, 10), torch.randn(2, 12)).shape == (2, 3, 16, 16)
     trainer = Trainer(config, TrainParams(gp_every=1), torch.device("cpu"))  # a whole step, EMA included
     losses = trainer.step(0, torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 12))
@@ -47,6 +50,80 @@ def test_generator_output_depends_on_the_sentence() -> None:
         p.data.add_(0.05 * torch.randn_like(p))
     z = torch.randn(1, 10)
     assert not torch.allclose(G(z, torch.randn(1, 12)), G(z, torch.randn(1, 12)))
+
+
+def test_the_seed_map_carries_the_sentence_only_when_asked() -> None:
+    """The fusion affines start as the identity, so at initialisation only the seed map can carry the text."""
+    z, text_a, text_b = torch.randn(2, 10), torch.randn(2, 12), torch.randn(2, 12)
+    for text_in_seed in (False, True):
+        torch.manual_seed(0)
+        config = GANConfig(image_size=16, text_dim=12, nf=8, z_dim=10, cond_dim=6, text_in_seed=text_in_seed)
+        G = Generator(config).eval()
+        assert G.fc.in_features == (16 if text_in_seed else 10)
+        assert torch.equal(G(z, text_a), G(z, text_b)) is not text_in_seed
+
+
+def test_contrastive_loss_values() -> None:
+    assert contrastive(torch.zeros(4, 4), 0.1, symmetric=True).item() == pytest.approx(
+        torch.log(torch.tensor(4.0))
+    )
+    confident = torch.eye(4) * 2 - 1  # cosine 1 with the own caption, -1 with the others
+    assert contrastive(confident, 0.1, symmetric=False).item() < 1e-7
+    # Rows are images: an image that prefers another caption is penalised, whichever direction is asked.
+    swapped = confident[[1, 0, 2, 3]]
+    assert contrastive(swapped, 0.1, symmetric=False).item() > 9.0
+    assert contrastive(swapped, 0.1, symmetric=True).item() > 9.0
+
+
+def test_match_scores_are_cosines_between_every_image_and_every_sentence() -> None:
+    torch.manual_seed(0)
+    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, contrastive_dim=5)
+    D = Discriminator(config)
+    features, text = D.features(torch.randn(3, 3, 16, 16)), torch.randn(4, 12)
+    scores = D.match_scores(features, text)
+    assert scores.shape == (3, 4) and scores.abs().max() <= 1 + 1e-6
+    assert torch.allclose(scores[1:, 2:], D.match_scores(features[1:], text[2:]))
+    with pytest.raises(ValueError, match="no contrastive head"):
+        Discriminator(GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8)).match_scores(features, text)
+
+
+def test_contrastive_training_teaches_d_to_pick_each_images_caption() -> None:
+    """Four flat-coloured images, four orthogonal sentences: after a few dozen steps each image's best match
+    among the sentences is its own (an untrained head's is not); the term also moves G."""
+    colors = torch.tensor([[1.0, -1, -1], [-1, 1, -1], [-1, -1, 1], [1, 1, -1]])
+    images = colors[:, :, None, None].expand(4, 3, 16, 16).contiguous()
+    text = torch.eye(4, 12) * 3
+
+    def trainer(weight: float) -> Trainer:
+        config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, contrastive_dim=8)
+        model = ModelParams(contrastive_dim=8)
+        params = TrainParams(seed=0, gp_every=0, contrastive_weight=weight, lr_d=0.002, model=model)
+        return Trainer(config, params, torch.device("cpu"))
+
+    def best_matches(trainer: Trainer) -> torch.Tensor:
+        D = trainer.discriminator
+        with torch.no_grad():
+            return D.match_scores(D.features(images), normalize_text(text)).argmax(dim=1)
+
+    with_term, without = trainer(1.0), trainer(0.0)
+    with_term.step(0, images, text)
+    without.step(0, images, text)
+    G_pairs = zip(with_term.generator.parameters(), without.generator.parameters(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in G_pairs)
+    for step in range(1, 40):
+        with_term.step(step, images, text)
+        without.step(step, images, text)
+    assert torch.equal(best_matches(with_term), torch.arange(4))
+    assert not torch.equal(best_matches(without), torch.arange(4))
+
+
+def test_a_contrastive_weight_without_the_head_is_refused() -> None:
+    from t2igan.errors import ConfigError
+
+    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6)
+    with pytest.raises(ConfigError, match="contrastive head"):
+        Trainer(config, TrainParams(), torch.device("cpu"))
+    Trainer(config, TrainParams(contrastive_weight=0.0), torch.device("cpu"))
 
 
 def test_hinge_losses() -> None:
@@ -73,7 +150,7 @@ def test_ma_gp_matches_its_definition() -> None:
 
 
 def _trainer(seed: int = 0, **params: object) -> Trainer:
-    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6)
+    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, **DEFAULTS)
     return Trainer(config, TrainParams(seed=seed, gp_every=2, **params), torch.device("cpu"))
 
 
@@ -193,7 +270,9 @@ def test_precision_auto_is_float32_on_cpu_and_bfloat16_when_asked() -> None:
 
 
 def test_projection_head_adds_a_sentence_match_score() -> None:
-    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, d_projection=True)
+    config = GANConfig(
+        image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, d_projection=True, contrastive_dim=4
+    )
     D = Discriminator(config)
     images, text = torch.rand(3, 3, 16, 16) * 2 - 1, torch.randn(3, 12)
     torch.nn.init.normal_(D.projection.weight)  # it starts at zero: make the term count

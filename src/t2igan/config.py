@@ -111,13 +111,19 @@ class ModelParams(_Strict):
     )
     d_gate_init: float = Field(1.0, description="initial gate of D's residual branches (original DF-GAN: 0)")
     d_projection: bool = Field(True, description="add a projection term <V s, pooled features> to D's head")
+    text_in_seed: bool = Field(
+        True, description="G's first 4x4 map from noise and sentence (DF-GAN: noise only)"
+    )
+    contrastive_dim: int = Field(
+        128, ge=0, description="width of D's image-sentence contrastive embedding (train.contrastive_weight)"
+    )
 
 
 class TrainParams(_Strict):
     seed: int = 0
     steps: int = Field(2000, ge=1)
     batch_size: int = Field(32, ge=2)
-    lr_g: float = Field(1e-4, gt=0)
+    lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(4e-4, gt=0)
     betas: tuple[float, float] = (0.0, 0.9)
     ma_gp_weight: float = Field(2.0, ge=0, description="k of the matching-aware gradient penalty")
@@ -126,6 +132,10 @@ class TrainParams(_Strict):
         4, ge=0, description="apply MA-GP every k steps, scaled by k (lazy regularisation); 0 = never"
     )
     ema_decay: float = Field(0.999, ge=0, lt=1)
+    contrastive_weight: float = Field(
+        1.0, ge=0, description="weight of the in-batch image-sentence contrastive loss for D and G; 0 = off"
+    )
+    contrastive_temperature: float = Field(0.1, gt=0)
     augment: list[Literal["color", "translation", "cutout"]] = Field(
         default_factory=list, description="DiffAugment transforms applied to every image D sees; [] = off"
     )
@@ -147,6 +157,12 @@ class TrainParams(_Strict):
         None, description="fine-tune from a checkpoint file or a registered model (models:/t2igan@champion)"
     )
     model: ModelParams = ModelParams()
+
+    @model_validator(mode="after")
+    def _contrastive_needs_its_head(self) -> TrainParams:
+        if self.contrastive_weight > 0 and self.model.contrastive_dim == 0:
+            raise ValueError("contrastive_weight > 0 needs model.contrastive_dim > 0 (D's contrastive head)")
+        return self
 
 
 class JudgeParams(_Strict):

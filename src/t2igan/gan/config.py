@@ -34,6 +34,8 @@ class GANConfig:
     g_norm: str = "batch"  # normalisation before each conditional affine: batch | group | none (DF-GAN)
     d_gate_init: float = 1.0  # initial gate of D's residual branches (DF-GAN: 0)
     d_projection: bool = False  # add a projection term to D's joint head
+    text_in_seed: bool = False  # the first 4x4 map from noise and sentence (DF-GAN: noise only)
+    contrastive_dim: int = 0  # width of D's image-sentence contrastive embedding; 0 = no contrastive head
 
     def __post_init__(self) -> None:
         if self.image_size < 8 or self.image_size & (self.image_size - 1):

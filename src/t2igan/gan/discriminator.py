@@ -56,6 +56,13 @@ class Discriminator(nn.Module):
         self.projection = nn.Linear(config.text_dim, chans[-1], bias=False) if config.d_projection else None
         if self.projection is not None:
             nn.init.zeros_(self.projection.weight)
+        # Contrastive embeddings (XMC-GAN): image features and sentences mapped to one space where each image
+        # must pick its own caption out of the batch. Unlike the hinge terms this never saturates.
+        self.contrast_image: nn.Module | None = None
+        self.contrast_text: nn.Module | None = None
+        if config.contrastive_dim > 0:
+            self.contrast_image = nn.Linear(chans[-1] * 16, config.contrastive_dim)
+            self.contrast_text = nn.Linear(config.text_dim, config.contrastive_dim)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, S, S] in [-1, 1] -> [B, C, 4, 4]."""
@@ -69,6 +76,15 @@ class Discriminator(nn.Module):
             pooled = F.leaky_relu(features, 0.2).mean(dim=(2, 3))
             logits = logits + (self.projection(text) * pooled).sum(dim=1)
         return logits
+
+    def match_scores(self, features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of every image in the batch with every sentence, [B_images, B_sentences]."""
+        if self.contrast_image is None or self.contrast_text is None:
+            raise ValueError("this discriminator has no contrastive head (contrastive_dim = 0)")
+        # Flattened, not pooled: where the object is matters as much as what it is.
+        image = F.normalize(self.contrast_image(F.leaky_relu(features, 0.2).flatten(1)).float(), dim=1)
+        sentence = F.normalize(self.contrast_text(text).float(), dim=1)
+        return image @ sentence.T
 
     def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images), text)

@@ -89,7 +89,7 @@ class Generator(nn.Module):
         chans = widths(config.nf, config.levels)
         fused_dim = config.z_dim + config.cond_dim
         self.text_proj = nn.Sequential(nn.Linear(config.text_dim, config.cond_dim), nn.LeakyReLU(0.2))
-        self.fc = nn.Linear(config.z_dim, chans[0] * 4 * 4)
+        self.fc = nn.Linear(fused_dim if config.text_in_seed else config.z_dim, chans[0] * 4 * 4)
         self.blocks = nn.ModuleList(
             UpBlock(fused_dim, chans[i], chans[i + 1], config.g_norm) for i in range(config.levels)
         )
@@ -98,7 +98,7 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """z: [B, z_dim], text: [B, text_dim] sentence embeddings -> images in [-1, 1], [B, 3, S, S]."""
         cond = torch.cat([z, self.text_proj(normalize_text(text))], dim=1)
-        h = self.fc(z).view(z.shape[0], -1, 4, 4)
+        h = self.fc(cond if self.config.text_in_seed else z).view(z.shape[0], -1, 4, 4)
         for block in self.blocks:
             h = block(h, cond)
         return self.to_rgb(h)

@@ -22,6 +22,20 @@ def g_hinge(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
+def contrastive(scores: torch.Tensor, temperature: float, symmetric: bool) -> torch.Tensor:
+    """In-batch InfoNCE on a [B, B] image-sentence similarity matrix whose diagonal holds the true pairs.
+
+    symmetric: also each sentence picking its image (D on real pairs); G only asks its images to pick their
+    sentences.
+    """
+    logits = scores / temperature
+    target = torch.arange(logits.shape[0], device=logits.device)
+    loss = F.cross_entropy(logits, target)
+    if symmetric:
+        loss = 0.5 * (loss + F.cross_entropy(logits.T, target))
+    return loss
+
+
 def matching_aware_gp(
     disc: Discriminator, images: torch.Tensor, text: torch.Tensor, weight: float, power: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -179,6 +179,8 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
         g_norm=cfg.model.g_norm,
         d_gate_init=cfg.model.d_gate_init,
         d_projection=cfg.model.d_projection,
+        text_in_seed=cfg.model.text_in_seed,
+        contrastive_dim=cfg.model.contrastive_dim,
     )
     trainer = Trainer(gan, cfg, device, world)
     checkpoints = CheckpointManager(paths.checkpoints_dir, cfg.keep_last)

@@ -18,13 +18,13 @@ from typing import Any
 import torch
 
 from t2igan.config import TrainParams
-from t2igan.errors import TrainingDiverged
+from t2igan.errors import ConfigError, TrainingDiverged
 from t2igan.gan.augment import diff_augment
 from t2igan.gan.config import GANConfig, normalize_text
 from t2igan.gan.discriminator import Discriminator
 from t2igan.gan.ema import make_ema, update_ema
 from t2igan.gan.generator import Generator
-from t2igan.gan.losses import d_hinge, g_hinge, matching_aware_gp
+from t2igan.gan.losses import contrastive, d_hinge, g_hinge, matching_aware_gp
 from t2igan.training.data import stream_seed
 from t2igan.training.distributed import World, average_gradients, average_scalars, broadcast_buffers
 from t2igan.training.init_from import InitialWeights
@@ -73,6 +73,8 @@ class Trainer:
         self.params = params
         self.device = device
         self.world = world
+        if params.contrastive_weight > 0 and gan.contrastive_dim == 0:
+            raise ConfigError("train.contrastive_weight > 0 needs a discriminator with a contrastive head")
         self.accel = Acceleration.resolve(params, device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
@@ -117,6 +119,7 @@ class Trainer:
             return diff_augment(images, p.augment, augment_gen) if augment_gen is not None else images
 
         real = seen_by_d(real)
+        contrast = p.contrastive_weight > 0
 
         with self._autocast():
             apply_gp = p.gp_every > 0 and p.ma_gp_weight > 0 and step % p.gp_every == 0
@@ -132,6 +135,10 @@ class Trainer:
             fake = self._g(z, text)
             fake_logits = self._discriminate(seen_by_d(fake.detach()), text)
             loss_d = d_hinge(real_logits, fake_logits, mismatched_logits)
+            if contrast:
+                scores = D.match_scores(real_features, text)
+                both_ways = contrastive(scores, p.contrastive_temperature, symmetric=True)
+                loss_d = loss_d + p.contrastive_weight * both_ways
             if gp is not None:
                 loss_d = loss_d + gp
         self.opt_d.zero_grad(set_to_none=True)
@@ -142,7 +149,12 @@ class Trainer:
         D.requires_grad_(False)
         try:
             with self._autocast():
-                loss_g = g_hinge(self._discriminate(seen_by_d(fake), text))
+                fake_features = self._d_features(seen_by_d(fake))
+                loss_g = g_hinge(self._d_head(fake_features, text))
+                if contrast:
+                    scores = D.match_scores(fake_features, text)
+                    pick_own = contrastive(scores, p.contrastive_temperature, symmetric=False)
+                    loss_g = loss_g + p.contrastive_weight * pick_own
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             average_gradients(self.generator, self.world)
