@@ -169,6 +169,39 @@ def test_training_steps_are_deterministic_and_move_the_weights() -> None:
     assert any(not torch.equal(p, q) for p, q in zip(a.ema.parameters(), a.generator.parameters(), strict=True))
 
 
+def test_simultaneous_updates_take_g_s_gradient_from_the_same_d_pass() -> None:
+    """With a D that does not move (lr_d ~ 0) the two schedules give G and D the same gradients; the
+    simultaneous one runs D over the images one time fewer (real, fakes: 2 passes instead of 3)."""
+    images, text = torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 12)
+    trainers = {mode: _trainer(updates=mode, lr_d=1e-12) for mode in ("alternating", "simultaneous")}
+    passes = {}
+    for mode, trainer in trainers.items():
+        calls = []
+        trainer.discriminator.from_rgb.register_forward_hook(lambda *args, calls=calls: calls.append(1))
+        trainer.step(1, images, text)  # step 1: no gradient penalty (gp_every=2)
+        passes[mode] = len(calls)
+    assert passes == {"alternating": 3, "simultaneous": 2}
+    alternating, simultaneous = trainers["alternating"], trainers["simultaneous"]
+    for a, b in (
+        (alternating.generator, simultaneous.generator),
+        (alternating.discriminator, simultaneous.discriminator),
+    ):
+        for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+            assert (pa.grad is None) == (pb.grad is None)
+            if pa.grad is not None:
+                assert torch.allclose(pa.grad, pb.grad, rtol=1e-4, atol=1e-6)
+    # With a D that learns, G's gradient comes from D before its step, so the two differ.
+    learning = {mode: _trainer(updates=mode) for mode in ("alternating", "simultaneous")}
+    for trainer in learning.values():
+        trainer.step(1, images, text)
+    G_pairs = zip(
+        learning["alternating"].generator.parameters(),
+        learning["simultaneous"].generator.parameters(),
+        strict=True,
+    )
+    assert any(not torch.allclose(a, b) for a, b in G_pairs)
+
+
 def test_nan_loss_stops_training() -> None:
     from t2igan.errors import TrainingDiverged
 

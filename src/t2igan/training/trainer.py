@@ -96,9 +96,6 @@ class Trainer:
         dtype = self.accel.autocast
         return torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
-    def _discriminate(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        return self._d_head(self._d_features(images), text)
-
     def step(self, step: int, real: torch.Tensor, text: torch.Tensor) -> StepLosses:
         p = self.params
         real = real.to(self.device, non_blocking=True, memory_format=self.accel.memory_format)
@@ -120,6 +117,7 @@ class Trainer:
 
         real = seen_by_d(real)
         contrast = p.contrastive_weight > 0
+        simultaneous = p.updates == "simultaneous"
 
         with self._autocast():
             apply_gp = p.gp_every > 0 and p.ma_gp_weight > 0 and step % p.gp_every == 0
@@ -133,7 +131,9 @@ class Trainer:
                 real_logits = self._d_head(real_features, text)
             mismatched_logits = self._d_head(real_features, mismatched)
             fake = self._g(z, text)
-            fake_logits = self._discriminate(seen_by_d(fake.detach()), text)
+            # Simultaneous updates: this one pass of D over the fakes also gives G its gradient.
+            fake_features = self._d_features(seen_by_d(fake if simultaneous else fake.detach()))
+            fake_logits = self._d_head(fake_features, text)
             loss_d = d_hinge(real_logits, fake_logits, mismatched_logits)
             if contrast:
                 scores = D.match_scores(real_features, text)
@@ -141,26 +141,20 @@ class Trainer:
                 loss_d = loss_d + p.contrastive_weight * both_ways
             if gp is not None:
                 loss_d = loss_d + gp
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        average_gradients(D, self.world)
-        self.opt_d.step()
-
-        D.requires_grad_(False)
-        try:
-            with self._autocast():
-                fake_features = self._d_features(seen_by_d(fake))
-                loss_g = g_hinge(self._d_head(fake_features, text))
-                if contrast:
-                    scores = D.match_scores(fake_features, text)
-                    pick_own = contrastive(scores, p.contrastive_temperature, symmetric=False)
-                    loss_g = loss_g + p.contrastive_weight * pick_own
-            self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            average_gradients(self.generator, self.world)
-            self.opt_g.step()
-        finally:
-            D.requires_grad_(True)
+            if simultaneous:
+                loss_g = self._generator_loss(fake_features, fake_logits, text)
+        if simultaneous:
+            self._simultaneous_update(loss_d, loss_g)
+        else:
+            self._update(D, self.opt_d, loss_d)
+            D.requires_grad_(False)  # G's step: no gradient for D's weights
+            try:
+                with self._autocast():
+                    fake_features = self._d_features(seen_by_d(fake))
+                    loss_g = self._generator_loss(fake_features, self._d_head(fake_features, text), text)
+                self._update(self.generator, self.opt_g, loss_g)
+            finally:
+                D.requires_grad_(True)
         broadcast_buffers(self.generator, self.world)
         update_ema(self.ema, self.generator, p.ema_decay, step)
 
@@ -178,6 +172,32 @@ class Trainer:
         losses = StepLosses(d=d, g=g, gp=gp_value if gp is not None else None, real=real_mean, fake=fake_mean)
         self._guard(step, losses)
         return losses
+
+    def _generator_loss(self, features: torch.Tensor, logits: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        p = self.params
+        loss = g_hinge(logits)
+        if p.contrastive_weight > 0:
+            scores = self.discriminator.match_scores(features, text)
+            pick_own = contrastive(scores, p.contrastive_temperature, symmetric=False)
+            loss = loss + p.contrastive_weight * pick_own
+        return loss
+
+    def _update(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(model, self.world)
+        optimizer.step()
+
+    def _simultaneous_update(self, loss_d: torch.Tensor, loss_g: torch.Tensor) -> None:
+        """Both players' gradients from the same D: D's from its loss, G's through D's activations only."""
+        for model, loss, keep_graph in ((self.discriminator, loss_d, True), (self.generator, loss_g, False)):
+            params = [param for param in model.parameters() if param.requires_grad]
+            grads = torch.autograd.grad(loss, params, retain_graph=keep_graph, allow_unused=True)
+            for param, grad in zip(params, grads, strict=True):
+                param.grad = grad
+        for model, optimizer in ((self.discriminator, self.opt_d), (self.generator, self.opt_g)):
+            average_gradients(model, self.world)
+            optimizer.step()
 
     def _guard(self, step: int, losses: StepLosses) -> None:
         for name, value in (("loss_d", losses.d), ("loss_g", losses.g)):
