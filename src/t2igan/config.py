@@ -129,7 +129,7 @@ class TrainParams(_Strict):
     ma_gp_weight: float = Field(2.0, ge=0, description="k of the matching-aware gradient penalty")
     ma_gp_power: float = Field(6.0, gt=0, description="p of the matching-aware gradient penalty")
     gp_every: int = Field(
-        16, ge=0, description="apply MA-GP every k steps, scaled by k (lazy regularisation); 0 = never"
+        4, ge=0, description="apply MA-GP every k steps, scaled by k (lazy regularisation); 0 = never"
     )
     ema_decay: float = Field(0.999, ge=0, lt=1)
     contrastive_weight: float = Field(
@@ -137,7 +137,7 @@ class TrainParams(_Strict):
     )
     contrastive_temperature: float = Field(0.1, gt=0)
     updates: Literal["alternating", "simultaneous"] = Field(
-        "simultaneous",
+        "alternating",
         description="simultaneous: G's gradient from D's own pass over the fakes (one D forward fewer)",
     )
     augment: list[Literal["color", "translation", "cutout"]] = Field(
