@@ -303,14 +303,14 @@ def test_the_flow_s_pull_keeps_outputs_changed_in_the_workspace(dvc_project: Pat
 
 
 def test_dvc_exp_run_becomes_an_mlflow_run_tagged_with_the_experiment(dvc_project: Path) -> None:
-    done = _dvc(dvc_project, "exp", "run", "-n", "lr-probe", "-S", "train.lr_g=0.0002")
+    done = _dvc(dvc_project, "exp", "run", "-n", "lr-probe", "-S", "train.lr_g=0.0003")
     assert {"train", "evaluate", "register"} <= _repro_ran(done)
     runs = _client(dvc_project).search_runs(
         experiment_ids=[_client(dvc_project).get_experiment_by_name("t2igan").experiment_id],
         filter_string="tags.`dvc.exp_name` = 'lr-probe'",
     )
     assert len(runs) == 1
-    assert runs[0].data.params["train.lr_g"] == "0.0002"
+    assert runs[0].data.params["train.lr_g"] == "0.0003"
     assert runs[0].data.tags["dvc.exp_baseline_rev"]
     assert _registered(dvc_project)["run_id"] == runs[0].info.run_id
     assert "lr-probe" in _dvc(dvc_project, "exp", "list")
