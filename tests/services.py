@@ -89,22 +89,32 @@ class PrefectApi:
         self.url = url
         self.http = httpx.Client(base_url=url, timeout=30)
 
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Retry what Prefect's own client retries: 429/502/503, which the server answers when its sqlite
+        database is momentarily locked (the request was rolled back, so sending it again is safe)."""
+        for attempt in range(6):
+            response = self.http.request(method, path, **kwargs)
+            if response.status_code not in (429, 502, 503):
+                return response
+            time.sleep(min(2**attempt, 10))
+        return response
+
     def healthy(self) -> bool:
         return self.http.get("/health").status_code == 200
 
     def deployment(self, flow: str, name: str) -> dict[str, Any] | None:
-        response = self.http.get(f"/deployments/name/{flow}/{name}")
+        response = self._request("GET", f"/deployments/name/{flow}/{name}")
         return response.json() if response.status_code == 200 else None
 
     def run_deployment(self, deployment_id: str, parameters: dict[str, Any], timeout: float = 600) -> dict:
-        response = self.http.post(
-            f"/deployments/{deployment_id}/create_flow_run", json={"parameters": parameters}
+        response = self._request(
+            "POST", f"/deployments/{deployment_id}/create_flow_run", json={"parameters": parameters}
         )
         response.raise_for_status()
         run_id = response.json()["id"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            run = self.http.get(f"/flow_runs/{run_id}").json()
+            run = self._request("GET", f"/flow_runs/{run_id}").json()
             if run["state"] and run["state"]["type"] in TERMINAL:
                 return run
             time.sleep(1)
@@ -119,7 +129,7 @@ class PrefectApi:
         body = {"task_runs": {"flow_run_id": {"any_": [flow_run_id]}}}
         deadline = time.monotonic() + timeout
         while True:
-            runs = {run["name"]: run for run in self.http.post("/task_runs/filter", json=body).json()}
+            runs = {run["name"]: run for run in self._request("POST", "/task_runs/filter", json=body).json()}
             settled = all(run["state"] and run["state"]["type"] in TERMINAL for run in runs.values())
             if (runs and settled) or time.monotonic() > deadline:
                 return runs
@@ -127,14 +137,14 @@ class PrefectApi:
 
     def artifacts(self, flow_run_id: str) -> dict[str, dict[str, Any]]:
         body = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}
-        return {item["key"]: item for item in self.http.post("/artifacts/filter", json=body).json()}
+        return {item["key"]: item for item in self._request("POST", "/artifacts/filter", json=body).json()}
 
     def log_line(self, flow_run_id: str, needle: str, timeout: float = 60) -> str | None:
         """The run's first log message containing `needle`, waiting for logs still being shipped."""
         body = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200, "sort": "TIMESTAMP_DESC"}
         deadline = time.monotonic() + timeout
         while True:
-            messages = [entry["message"] for entry in self.http.post("/logs/filter", json=body).json()]
+            messages = [entry["message"] for entry in self._request("POST", "/logs/filter", json=body).json()]
             found = next((m for m in messages if needle in m), None)
             if found or time.monotonic() > deadline:
                 return found
