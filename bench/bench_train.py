@@ -108,19 +108,8 @@ class StepSetup:
 
 
 def setups(size: int, precision: str, compile_: bool) -> list[StepSetup]:
-    model = ModelParams()  # t2igan's defaults (params.yaml's)
     df_gan = GANConfig(image_size=size, text_dim=TEXT_DIM, nf=32, d_nf=32, g_norm="none", d_gate_init=0.0)
-    ours = GANConfig(
-        image_size=size,
-        text_dim=TEXT_DIM,
-        nf=32,
-        d_nf=32,
-        g_norm=model.g_norm,
-        d_gate_init=model.d_gate_init,
-        d_projection=model.d_projection,
-        text_in_seed=model.text_in_seed,
-        contrastive_dim=model.contrastive_dim,
-    )
+    ours = GANConfig(image_size=size, text_dim=TEXT_DIM, **ModelParams(nf=32, d_nf=32).model_dump())  # defaults
     df_gan_params = TrainParams(
         batch_size=32,
         gp_every=1,

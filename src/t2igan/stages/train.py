@@ -169,19 +169,8 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
 
     cfg = params.train
     data = TrainingSet.load(paths, "train")
-    gan = GANConfig(
-        image_size=int(data.store.shape[1]),
-        text_dim=data.text_dim,
-        z_dim=cfg.model.z_dim,
-        cond_dim=cfg.model.cond_dim,
-        nf=cfg.model.nf,
-        d_nf=cfg.model.d_nf,
-        g_norm=cfg.model.g_norm,
-        d_gate_init=cfg.model.d_gate_init,
-        d_projection=cfg.model.d_projection,
-        text_in_seed=cfg.model.text_in_seed,
-        contrastive_dim=cfg.model.contrastive_dim,
-    )
+    # ModelParams holds exactly GANConfig's architecture fields; the data fixes the rest.
+    gan = GANConfig(image_size=int(data.store.shape[1]), text_dim=data.text_dim, **cfg.model.model_dump())
     trainer = Trainer(gan, cfg, device, world)
     checkpoints = CheckpointManager(paths.checkpoints_dir, cfg.keep_last)
     signature = run_signature(params, paths)
