@@ -105,6 +105,15 @@ class StepSetup:
     label: str
     gan: GANConfig
     params: TrainParams
+    published_order: bool = False  # G upsamples before its first fusion, D pools after its shortcut conv
+
+
+def use_published_order(trainer: Trainer) -> None:
+    """DF-GAN's blocks as published: the same function as t2igan's, computed at the higher resolution."""
+    for block in trainer.generator.blocks:
+        block.forward = block.forward_upsampling_first
+    for block in trainer.discriminator.blocks:
+        block.forward = block.forward_pooling_last
 
 
 def setups(size: int, precision: str, compile_: bool) -> list[StepSetup]:
@@ -121,7 +130,7 @@ def setups(size: int, precision: str, compile_: bool) -> list[StepSetup]:
     ours_params = TrainParams(batch_size=32, precision=precision, compile=compile_)
     fast_params = ours_params.model_copy(update={"updates": "simultaneous", "gp_every": 16})
     return [
-        StepSetup("DF-GAN step (baseline)", df_gan, df_gan_params),
+        StepSetup("DF-GAN step (baseline)", df_gan, df_gan_params, published_order=True),
         StepSetup("t2igan step", ours, ours_params),
         StepSetup("t2igan fast step", ours, fast_params),
     ]
@@ -132,6 +141,8 @@ class StepRunner:
         self.setup = setup
         self.device = device
         self.trainer = Trainer(setup.gan, setup.params, device)
+        if setup.published_order:
+            use_published_order(self.trainer)
         generator = torch.Generator().manual_seed(0)
         size, batch = setup.gan.image_size, setup.params.batch_size
         self.images = torch.rand(batch, 3, size, size, generator=generator) * 2 - 1
@@ -147,7 +158,9 @@ class StepRunner:
     def flops_per_step(self) -> float:
         """Counted on an eager twin (torch.compile changes how, not what, is computed)."""
         params = self.setup.params.model_copy(update={"compile": False})
-        twin = StepRunner(StepSetup(self.setup.label, self.setup.gan, params), self.device)
+        twin = StepRunner(
+            StepSetup(self.setup.label, self.setup.gan, params, self.setup.published_order), self.device
+        )
         twin.run(1)  # lazily built state (optimizer moments) out of the count
         with flop_counter() as counter:
             twin.run(self.period)
