@@ -169,6 +169,30 @@ def test_training_steps_are_deterministic_and_move_the_weights() -> None:
     assert any(not torch.equal(p, q) for p, q in zip(a.ema.parameters(), a.generator.parameters(), strict=True))
 
 
+@pytest.mark.slow  # inductor compiles G and D: about a minute on 2 cores
+def test_compiled_training_steps_match_eager_ones() -> None:
+    """train.compile changes how the step runs, not what it computes, for either update schedule.
+
+    Compiled graphs are shared by every instance of a module class in a process, so the simultaneous trainer
+    runs the graphs the alternating one compiled, and backpropagates twice through D's (which compiled
+    backwards refuse unless they keep their buffers: the bench's failure this guards)."""
+    config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, **DEFAULTS)
+    images, text = torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 12)
+    schedules = ("alternating", "simultaneous")
+    runs = {}
+    for updates in schedules:
+        for compiled in (False, True):
+            params = TrainParams(gp_every=2, updates=updates, compile=compiled)
+            trainer = Trainer(config, params, torch.device("cpu"))
+            runs[updates, compiled] = [trainer.step(step, images, text) for step in range(3)]  # MA-GP on 0, 2
+    # Steps 1 and 2 see the weights both runs' updates made (the losses move ~10% a step). Weights are not
+    # compared: Adam's first steps turn float-rounding differences in near-zero gradients into whole steps.
+    for updates in schedules:
+        for eager, compiled in zip(runs[updates, False], runs[updates, True], strict=True):
+            assert compiled.d == pytest.approx(eager.d, rel=1e-4)
+            assert compiled.g == pytest.approx(eager.g, rel=1e-4)
+
+
 def test_simultaneous_updates_take_g_s_gradient_from_the_same_d_pass() -> None:
     """With a D that does not move (lr_d ~ 0) the two schedules give G and D the same gradients; the
     simultaneous one runs D over the images one time fewer (real, fakes: 2 passes instead of 3)."""

@@ -84,9 +84,11 @@ class Trainer:
         self.ema = make_ema(self.generator)
         # The passes the step runs: compiled views that share the eager modules' parameters, or those modules.
         D = self.discriminator
-        if self.accel.compile and params.updates == "simultaneous":
-            # Simultaneous updates backpropagate through D's graph twice (retain_graph); compiled backward
-            # functions that donate their buffers refuse that.
+        if self.accel.compile:
+            # Simultaneous updates backpropagate through D's graph twice (retain_graph), which compiled backward
+            # functions that donate their buffers refuse. Set for every compiled trainer, since compiled graphs
+            # are shared by all instances of a module class in the process (an alternating trainer's would be
+            # reused by a simultaneous one).
             torch._functorch.config.donated_buffer = False
         self._g = torch.compile(self.generator) if self.accel.compile else self.generator
         self._d_features = torch.compile(D.features) if self.accel.compile else D.features
