@@ -177,6 +177,7 @@ def test_compiled_training_steps_match_eager_ones() -> None:
     runs the graphs the alternating one compiled, and backpropagates twice through D's (which compiled
     backwards refuse unless they keep their buffers: the bench's failure this guards)."""
     config = GANConfig(image_size=16, text_dim=12, nf=8, d_nf=8, z_dim=10, cond_dim=6, **DEFAULTS)
+    torch.manual_seed(0)
     images, text = torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 12)
     schedules = ("alternating", "simultaneous")
     runs = {}
@@ -185,12 +186,14 @@ def test_compiled_training_steps_match_eager_ones() -> None:
             params = TrainParams(gp_every=2, updates=updates, compile=compiled)
             trainer = Trainer(config, params, torch.device("cpu"))
             runs[updates, compiled] = [trainer.step(step, images, text) for step in range(3)]  # MA-GP on 0, 2
-    # Steps 1 and 2 see the weights both runs' updates made (the losses move ~10% a step). Weights are not
-    # compared: Adam's first steps turn float-rounding differences in near-zero gradients into whole steps.
+    # Step 0 runs the initial weights: the same up to float rounding. Steps 1 and 2 see the weights both runs'
+    # updates made: looser (measured up to 2e-4) but far below the ~10% the losses move in a step. Adam's first
+    # steps turn rounding differences in near-zero gradients into whole steps, so weights are not compared.
     for updates in schedules:
-        for eager, compiled in zip(runs[updates, False], runs[updates, True], strict=True):
-            assert compiled.d == pytest.approx(eager.d, rel=1e-4)
-            assert compiled.g == pytest.approx(eager.g, rel=1e-4)
+        for step, (eager, compiled) in enumerate(zip(runs[updates, False], runs[updates, True], strict=True)):
+            tolerance = 1e-4 if step == 0 else 2e-3
+            assert compiled.d == pytest.approx(eager.d, rel=tolerance)
+            assert compiled.g == pytest.approx(eager.g, rel=tolerance)
 
 
 def test_simultaneous_updates_take_g_s_gradient_from_the_same_d_pass() -> None:
