@@ -8,7 +8,7 @@ G's fusion blocks, D's residual gates starting at 0, MA-GP on every step, float3
 trainer at the same size, widths and batch, alternating D and G updates; t2igan's step is the default
 configuration (lazy MA-GP every 4 steps, channels_last, the contrastive head, and on CUDA bf16 autocast); the
 fast step adds simultaneous updates (G's gradient from D's own pass over the fakes: one D forward fewer) and
-MA-GP every 16 steps, StyleGAN2's R1 interval (README: what this costs in sample quality). Each is timed in
+MA-GP every 16 steps, StyleGAN2's R1 interval (README: what is known of its sample quality). Each is timed in
 alternating rounds so that a busy machine slows both alike, and the median round counts.
 
 FLOPs are counted with torch.utils.flop_counter over `gp_every` consecutive steps (so the lazy penalty is
