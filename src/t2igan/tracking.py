@@ -35,6 +35,14 @@ def tracking_uri(paths: ProjectPaths) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.mlruns / 'mlflow.db'}"
 
 
+def local_store_dir(paths: ProjectPaths) -> Path | None:
+    """The directory of a store on this machine (the sqlite file's), None for a tracking server.
+
+    Writers of a local store can serialise with a file lock there; a server's clients cannot.
+    """
+    return paths.mlruns if tracking_uri(paths).startswith("sqlite:") else None
+
+
 def configure(paths: ProjectPaths) -> str:
     """Point MLflow at the project's store (creating the local directory) and return the URI."""
     import mlflow
@@ -61,8 +69,9 @@ def experiment_id(name: str, paths: ProjectPaths) -> str:
             location = (paths.mlruns / "artifacts").resolve().as_uri()
         return client.create_experiment(name, artifact_location=location)
     except mlflow.exceptions.MlflowException as exc:
-        if "RESOURCE_ALREADY_EXISTS" in str(exc):  # another process created it first
-            return client.get_experiment_by_name(name).experiment_id
+        created = client.get_experiment_by_name(name) if "RESOURCE_ALREADY_EXISTS" in str(exc) else None
+        if created is not None:  # another process created it first
+            return str(created.experiment_id)
         if "connect" in str(exc).lower() or "timed out" in str(exc).lower():
             raise TransientError(
                 f"MLflow tracking server unreachable at {tracking_uri(paths)}: {exc}"

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from t2igan.config import DataParams
 from t2igan.errors import StageInputError
 from t2igan.io import read_json, write_json
 from t2igan.paths import ProjectPaths
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from t2igan.data.importers import Imported
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,17 @@ class DatasetInfo:
     rows: int
     images: int
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def describe(cls, data: DataParams, imported: Imported, manifest: pd.DataFrame) -> DatasetInfo:
+        return cls(
+            name=data.name,
+            source=data.source,
+            root=str(imported.root),
+            rows=len(manifest),
+            images=int(manifest["image_id"].nunique()),
+            extra=imported.extra,
+        )
 
     def root_path(self, paths: ProjectPaths) -> Path:
         root = Path(self.root)

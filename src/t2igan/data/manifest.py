@@ -38,7 +38,6 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS = tuple(SCHEMA.names)
-SPLITS = ("train", "test", "heldout")
 
 
 def _header_size(path: Path) -> tuple[int | None, int | None]:

@@ -16,10 +16,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from t2igan.config import DataParams
+from t2igan.config import FILE_SOURCES, DataParams
 from t2igan.data.importers.folder import in_flight
-
-FILE_SOURCES = ("tsv", "csv", "jsonl")
 
 
 @dataclass(frozen=True)

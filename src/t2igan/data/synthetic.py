@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from t2igan.config import SyntheticParams
+from t2igan.data.splits import HELDOUT, SPLITS, TEST, TRAIN
 
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (215, 40, 40),
@@ -67,7 +68,6 @@ _TEMPLATES = (
 )
 
 _SUPERSAMPLE = 4
-_SPLITS = ("train", "test", "heldout")
 
 
 @dataclass(frozen=True)
@@ -162,16 +162,16 @@ def generate(params: SyntheticParams) -> Iterator[SyntheticItem]:
     seen = [pair for pair in every_pair if pair not in held]
     unseen = [pair for pair in every_pair if pair in held]
     counts = {
-        "train": params.num_train,
-        "test": params.num_test,
-        "heldout": params.num_heldout if unseen else 0,
+        TRAIN: params.num_train,
+        TEST: params.num_test,
+        HELDOUT: params.num_heldout if unseen else 0,
     }
-    for split_number, split in enumerate(_SPLITS):
+    for split_number, split in enumerate(SPLITS):
         for index in range(counts[split]):
             # One generator per image, keyed by its split and number: an item does not depend on the other
             # splits, so growing num_train leaves the test and heldout images unchanged.
             rng = np.random.default_rng([params.seed, split_number, index])
-            attributes = _sample_attributes(rng, unseen if split == "heldout" else seen)
+            attributes = _sample_attributes(rng, unseen if split == HELDOUT else seen)
             templates = rng.permutation(len(_TEMPLATES))[: params.captions_per_image]
             captions = tuple(caption_for(attributes, int(t), rng) for t in templates)
             yield SyntheticItem(index, split, attributes, captions, render(attributes, params.resolution, rng))

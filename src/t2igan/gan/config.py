@@ -1,47 +1,37 @@
-"""The architecture of one GAN, stored with every checkpoint and exported model so they rebuild alone."""
+"""The architecture of one GAN, stored with every checkpoint and exported model so they rebuild alone.
+
+The architecture fields are `t2igan.config.ModelParams` (what params.yaml chooses, defined once); the data
+fixes the rest: the image size and the width of the text embedding.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 from typing import Any
 
-import torch
-import torch.nn.functional as F
+from pydantic import Field, field_validator
 
-NORMS = ("batch", "group", "none")
+from t2igan.config import ModelParams
 
-
-def normalize_text(text: torch.Tensor) -> torch.Tensor:
-    """Zero-mean, unit-variance components, whatever the encoder's scale.
-
-    Unit-norm sentence embeddings have components of about 1/sqrt(dim); fed raw, the matching-aware gradient
-    penalty (taken with respect to the sentence) punishes any use of the text so hard that D learns to ignore
-    it. The trainer normalises once and takes the penalty with respect to the normalised vector; the
-    generator normalises again internally (idempotent), so callers may pass raw encoder output.
-    """
-    return F.layer_norm(text, text.shape[-1:])
+# What a config saved before these fields existed meant: a model exported then was built without them.
+SAVED_BEFORE_THE_FIELD: dict[str, Any] = {"d_projection": False, "text_in_seed": False, "contrastive_dim": 0}
 
 
-@dataclass(frozen=True)
-class GANConfig:
-    image_size: int
-    text_dim: int
-    z_dim: int = 100
-    cond_dim: int = 128
-    nf: int = 32
-    d_nf: int = 32
-    g_norm: str = "batch"  # normalisation before each conditional affine: batch | group | none (DF-GAN)
-    d_gate_init: float = 1.0  # initial gate of D's residual branches (DF-GAN: 0)
-    d_projection: bool = False  # add a projection term to D's joint head
-    text_in_seed: bool = False  # the first 4x4 map from noise and sentence (DF-GAN: noise only)
-    contrastive_dim: int = 0  # width of D's image-sentence contrastive embedding; 0 = no contrastive head
+class GANConfig(ModelParams):
+    image_size: int = Field(ge=8, description="side of the images, a power of two")
+    text_dim: int = Field(ge=1, description="width of the sentence embedding")
 
-    def __post_init__(self) -> None:
-        if self.image_size < 8 or self.image_size & (self.image_size - 1):
-            raise ValueError(f"image_size must be a power of two >= 8, got {self.image_size}")
-        if self.g_norm not in NORMS:
-            raise ValueError(f"g_norm must be one of {NORMS}, got {self.g_norm!r}")
+    @field_validator("image_size")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError(f"image_size must be a power of two >= 8, got {value}")
+        return value
+
+    @classmethod
+    def build(cls, model: ModelParams, *, image_size: int, text_dim: int) -> GANConfig:
+        return cls(image_size=image_size, text_dim=text_dim, **model.model_dump())
 
     @property
     def levels(self) -> int:
@@ -49,11 +39,13 @@ class GANConfig:
         return int(math.log2(self.image_size)) - 2
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GANConfig:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+    def from_dict(cls, data: Mapping[str, Any]) -> GANConfig:
+        """A stored config, read as it was meant when written (fields it predates keep their old meaning)."""
+        known = {key: data[key] for key in cls.model_fields if key in data}
+        return cls(**{**SAVED_BEFORE_THE_FIELD, **known})
 
 
 def widths(base: int, levels: int) -> list[int]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from t2igan.config import DataParams
 from t2igan.data.importers import Imported, utf8_problem
 from t2igan.data.manifest import manifest_row
+from t2igan.data.splits import TEST, TRAIN
 from t2igan.errors import DataError
 
 
@@ -30,7 +31,7 @@ def read(params: DataParams) -> Imported:
     rows = []
     for file in files:
         name = file.stem.removeprefix("captions_")
-        split = "test" if name.startswith(("val", "test")) else "train"
+        split = TEST if name.startswith(("val", "test")) else TRAIN
         try:
             data = json.loads(file.read_text(encoding="utf-8"))
             images = {image["id"]: image["file_name"] for image in data["images"]}

@@ -11,11 +11,13 @@ split; anything else is split by a hash of the image's path, so images keep thei
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from t2igan.config import DataParams
-from t2igan.data.importers import SPLIT_ALIASES, Imported, hash_split
+from t2igan.data.importers import Imported
 from t2igan.data.manifest import manifest_row
+from t2igan.data.splits import ALIASES, hash_split
 from t2igan.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -39,7 +41,7 @@ def landed_files(root: Path) -> list[Path]:
 
 def _split(relative: Path, test_fraction: float) -> str:
     top = relative.parts[0].lower() if len(relative.parts) > 1 else ""
-    return SPLIT_ALIASES.get(top) or hash_split(relative.with_suffix("").as_posix(), test_fraction)
+    return ALIASES.get(top) or hash_split(relative.with_suffix("").as_posix(), test_fraction)
 
 
 def _captions(path: Path) -> tuple[list[str], str | None]:
@@ -51,6 +53,13 @@ def _captions(path: Path) -> tuple[list[str], str | None]:
     except OSError as exc:
         return [], f"{path.name}: caption file unreadable ({exc.strerror or exc})"
     return [line.strip() for line in text.removeprefix("\ufeff").splitlines() if line.strip()], None
+
+
+def _orphan_problem(stem: Path, image: Path | None, caption_file: Path | None) -> str:
+    """What is missing beside an image or a caption file that came alone."""
+    if image is not None:
+        return f"{image.as_posix()}: no caption file {stem.name}{CAPTION_SUFFIX} beside it"
+    return f"{caption_file}: no image named {stem.name}.* beside it"
 
 
 def read(params: DataParams) -> Imported:
@@ -65,34 +74,22 @@ def read(params: DataParams) -> Imported:
         image, caption_file = images.get(stem), captions.get(stem)
         image_id = stem.as_posix()
         split = _split(stem, params.test_fraction)
-        common = {"image_id": image_id, "split": split, "root": root, "source": "folder"}
+        row = functools.partial(manifest_row, image_id=image_id, split=split, root=root, source="folder")
         if caption_file is None or image is None:  # an orphan: quarantined with what is missing
-            if caption_file is None:
-                problem = f"{image.as_posix()}: no caption file {stem.name}{CAPTION_SUFFIX} beside it"
-            else:
-                problem = f"{caption_file.as_posix()}: no image named {stem.name}.* beside it"
+            problem = _orphan_problem(stem, image, caption_file)
+            image_path = image.as_posix() if image is not None else None
             rows.append(
-                manifest_row(
-                    row_id=f"folder-{image_id}-0",
-                    caption=None,
-                    image_path=image.as_posix() if image is not None else None,
-                    problem=problem,
-                    **common,
-                )
+                row(row_id=f"folder-{image_id}-0", caption=None, image_path=image_path, problem=problem)
             )
             continue
-        texts, problem = _captions(root / caption_file)
-        if problem is None and not texts:
-            problem = f"{caption_file.as_posix()}: caption file is empty"
+        texts, unreadable = _captions(root / caption_file)
+        empty = (
+            f"{caption_file.as_posix()}: caption file is empty" if unreadable is None and not texts else None
+        )
         for number, text in enumerate(texts or [None], start=1):
+            row_id = f"folder-{image_id}-{number}"
             rows.append(
-                manifest_row(
-                    row_id=f"folder-{image_id}-{number}",
-                    caption=text,
-                    image_path=image.as_posix(),
-                    problem=problem,
-                    **common,
-                )
+                row(row_id=row_id, caption=text, image_path=image.as_posix(), problem=unreadable or empty)
             )
     if not rows:
         raise DataError(f"{root}: no images with caption files yet (expected name.jpg + name.txt)")

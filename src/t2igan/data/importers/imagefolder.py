@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from t2igan.config import ColumnParams, DataParams
-from t2igan.data.importers import Imported, normalize_split
+from t2igan.data.importers import Imported
 from t2igan.data.importers.table import read_jsonl
+from t2igan.data.splits import normalize_split
 from t2igan.errors import DataError
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from t2igan.config import DataParams
-from t2igan.data.importers import Imported, hash_split
+from t2igan.data.importers import Imported
 from t2igan.data.manifest import manifest_row
+from t2igan.data.splits import TEST, TRAIN, hash_split
 from t2igan.errors import DataError
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -20,10 +21,10 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 def _class_splits(root: Path) -> dict[str, str]:
     splits: dict[str, str] = {}
     for file, split in (
-        ("trainclasses.txt", "train"),
-        ("trainvalclasses.txt", "train"),
-        ("valclasses.txt", "test"),
-        ("testclasses.txt", "test"),
+        ("trainclasses.txt", TRAIN),
+        ("trainvalclasses.txt", TRAIN),
+        ("valclasses.txt", TEST),
+        ("testclasses.txt", TEST),
     ):
         path = root / file
         if path.is_file():

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from t2igan.config import DataParams
-from t2igan.data.importers import Imported, hash_split, normalize_split, utf8_problem
+from t2igan.data.importers import Imported, utf8_problem
 from t2igan.data.manifest import manifest_row
+from t2igan.data.splits import hash_split, normalize_split
 from t2igan.errors import DataError
 
 
@@ -67,13 +68,12 @@ def read_tsv(params: DataParams) -> Imported:
         parts = line.split("\t")
         if len(parts) != 2:
             reason = "no tab" if len(parts) == 1 else f"{len(parts) - 1} tabs"
-            problem = f"{path.name} line {number}: malformed line ({reason}; expected caption<TAB>image_path)"
-            rows.append(_row(params, root, number, None, None, problem=problem))
+            malformed = f"{path.name} line {number}: malformed line ({reason}; expected caption<TAB>image_path)"
+            rows.append(_row(params, root, number, None, None, problem=malformed))
             continue
         caption, image = parts
-        problem = utf8_problem(caption, image)
-        if problem:
-            problem = f"{path.name} line {number}: {problem}"
+        unreadable = utf8_problem(caption, image)
+        problem = f"{path.name} line {number}: {unreadable}" if unreadable else None
         rows.append(_row(params, root, number, caption, image, problem=problem))
     return Imported(rows, root)
 
@@ -92,15 +92,15 @@ def read_jsonl(
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            problem = utf8_problem(line) or f"not valid JSON ({exc.msg})"
-            rows.append(_row(params, root, number, None, None, problem=f"{where}: {problem}"))
+            invalid = utf8_problem(line) or f"not valid JSON ({exc.msg})"
+            rows.append(_row(params, root, number, None, None, problem=f"{where}: {invalid}"))
             continue
         if not isinstance(record, dict):
             rows.append(_row(params, root, number, None, None, problem=f"{where}: not a JSON object"))
             continue
         missing = [c for c in (columns.caption, columns.image) if c not in record]
         caption, image = record.get(columns.caption), record.get(columns.image)
-        problem = f"{where}: missing {', '.join(repr(m) for m in missing)}" if missing else None
+        problem: str | None = f"{where}: missing {', '.join(repr(m) for m in missing)}" if missing else None
         if not problem and not isinstance(caption, str):
             problem = f"{where}: caption is {type(caption).__name__}, not text"
         if not problem and utf8_problem(caption, image):
@@ -145,9 +145,9 @@ def read_csv(params: DataParams) -> Imported:
             rows.append(_row(params, root, number, None, None, problem=problem))
             continue
         caption, image = record[index[columns.caption]], record[index[columns.image]]
-        problem = utf8_problem(caption, image)
+        unreadable = utf8_problem(caption, image)
         split = record[index[columns.split]] if columns.split else None
         rows.append(
-            _row(params, root, number, caption, image, split, f"{where}: {problem}" if problem else None)
+            _row(params, root, number, caption, image, split, f"{where}: {unreadable}" if unreadable else None)
         )
     return Imported(rows, root)
