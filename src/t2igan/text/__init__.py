@@ -1,1 +1,1 @@
-"""Text encoders (any Hugging Face AutoModel) and the content-addressed embedding cache."""
+"""Text encoders (any Hugging Face AutoModel), the content-addressed caches, and the embeddings' files."""

@@ -87,7 +87,7 @@ class TokenCache:
     def _add(self, keys: np.ndarray, lengths: np.ndarray, states: np.ndarray) -> None:
         shard_number = len(self._shards)
         self._shards.append(states)
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else []
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else np.zeros(0, np.int64)
         for key, offset, length in zip(keys, offsets, lengths, strict=True):
             self._index[key.tobytes()] = (shard_number, int(offset), int(length))
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from t2igan.config import EmbedParams, resolve_device
 from t2igan.errors import ConfigError
 from t2igan.io import write_text
 
@@ -117,10 +118,6 @@ class TextEncoder:
         self.model = AutoModel.from_pretrained(self.path).eval().to(self.device)
         self.model.requires_grad_(False)
 
-    @classmethod
-    def from_name(cls, name: str, **kwargs: object) -> TextEncoder:
-        return cls(resolve_encoder_path(name), name=name, **kwargs)  # type: ignore[arg-type]
-
     @cached_property
     def spec(self) -> EncoderSpec:
         return EncoderSpec(
@@ -178,3 +175,29 @@ class TextEncoder:
                 for row, i in enumerate(index):
                     states[i] = hidden[row, : lengths[row]].to(torch.float16).numpy()
         return out, states
+
+
+def spec_from_params(cfg: EmbedParams, cache_dir: Path) -> tuple[EncoderSpec, Path]:
+    """The encoder's identity and files without loading it: when every caption is cached, no model loads."""
+    path = resolve_encoder_path(cfg.encoder)
+    spec = EncoderSpec(
+        name=cfg.encoder,
+        weights_sha256=cached_weights_hash(path, cache_dir),
+        pooling=cfg.pooling,
+        normalize=cfg.normalize,
+        max_length=cfg.max_length,
+        precision=cfg.precision,
+    )
+    return spec, path
+
+
+def encoder_from_params(cfg: EmbedParams, path: Path) -> TextEncoder:
+    return TextEncoder(
+        path,
+        name=cfg.encoder,
+        pooling=cfg.pooling,
+        normalize=cfg.normalize,
+        max_length=cfg.max_length,
+        precision=cfg.precision,
+        device=resolve_device(cfg.device),
+    )

@@ -1,0 +1,65 @@
+"""Embedding a caption list through the content-addressed caches: only captions never seen are encoded.
+
+The encoder is identified by its fingerprint before it is loaded, so a run where every caption is cached
+loads no model at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from t2igan.config import EmbedParams
+from t2igan.errors import StageInputError
+from t2igan.text.cache import EmbeddingCache, TokenCache
+from t2igan.text.encoder import EncoderSpec, encoder_from_params, spec_from_params
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    vectors: np.ndarray  # one row per caption, in the given order
+    spec: EncoderSpec
+    encoder_path: Path
+    distinct: int  # distinct captions
+    encoded: int  # of those, encoded now (the rest came from the cache)
+    tokens: TokenCache | None  # per-token states, when asked for
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def encoder_record(self) -> dict[str, object]:
+        """What encoder.json holds: the spec, its fingerprint, the width and where the files were."""
+        return {
+            "spec": asdict(self.spec),
+            "fingerprint": self.spec.fingerprint,
+            "dim": self.dim,
+            "path": str(self.encoder_path),
+        }
+
+
+def embed_captions(captions: list[str], cfg: EmbedParams, cache_dir: Path) -> Embedded:
+    spec, path = spec_from_params(cfg, cache_dir)
+    cache = EmbeddingCache(cache_dir, spec.fingerprint)
+    tokens = TokenCache(cache_dir, spec.fingerprint) if cfg.token_states else None
+    todo = cache.missing(captions)
+    if tokens is not None:  # a caption needs encoding if either of its records is missing
+        todo = list(dict.fromkeys(todo + tokens.missing(captions)))
+    distinct = len(dict.fromkeys(captions))
+    log.info("embedding %d new of %d distinct captions (%d cached)", len(todo), distinct, distinct - len(todo))
+    if todo:
+        encoder = encoder_from_params(cfg, path)
+        if encoder.spec != spec:  # pragma: no cover - both derive from the same params and files
+            raise StageInputError(f"encoder at {encoder.path} changed while embedding; run again")
+        vectors, states = encoder.encode_with_tokens(
+            todo, batch_size=cfg.batch_size, progress=True, tokens=tokens is not None
+        )
+        cache.put(todo, vectors)
+        if tokens is not None:
+            tokens.put(todo, states)
+    return Embedded(cache.get(captions), spec, path, distinct, len(todo), tokens)
