@@ -37,10 +37,6 @@ class DownBlock(nn.Module):
         # the convolution runs on a quarter of the pixels.
         return self.shortcut(F.avg_pool2d(x, 2)) + self.gate * self.residual(x)
 
-    def forward_pooling_last(self, x: torch.Tensor) -> torch.Tensor:
-        """The published order (DF-GAN): the reference `forward` is tested and benchmarked against."""
-        return F.avg_pool2d(self.shortcut(x), 2) + self.gate * self.residual(x)
-
 
 class Discriminator(nn.Module):
     def __init__(self, config: GANConfig) -> None:

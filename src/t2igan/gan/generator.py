@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from t2igan.gan.config import GANConfig, normalize_text, widths
+from t2igan.gan.conditioning import normalize_text
+from t2igan.gan.config import GANConfig, widths
 from t2igan.gan.resample import upsample_conv3x3
 
 
@@ -42,10 +43,12 @@ class ConditionalAffine(nn.Module):
         self.beta = nn.Sequential(
             nn.Linear(cond_dim, cond_dim), nn.ReLU(inplace=True), nn.Linear(cond_dim, channels)
         )
-        nn.init.zeros_(self.gamma[2].weight)
-        nn.init.ones_(self.gamma[2].bias)
-        nn.init.zeros_(self.beta[2].weight)
-        nn.init.zeros_(self.beta[2].bias)
+        scale, shift = self.gamma[2], self.beta[2]
+        assert isinstance(scale, nn.Linear) and isinstance(shift, nn.Linear)
+        nn.init.zeros_(scale.weight)
+        nn.init.ones_(scale.bias)
+        nn.init.zeros_(shift.weight)
+        nn.init.zeros_(shift.bias)
 
     def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         gamma = self.gamma(cond)[:, :, None, None]
@@ -88,12 +91,6 @@ class UpBlock(nn.Module):
         residual = self.conv2(self.fuse2(upsampled, cond))
         return F.interpolate(self.shortcut(h), scale_factor=2, mode="nearest") + residual
 
-    def forward_upsampling_first(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """The published order (DF-GAN): the reference `forward` is tested and benchmarked against."""
-        h = F.interpolate(h, scale_factor=2, mode="nearest")
-        residual = self.conv2(self.fuse2(self.conv1(self.fuse1(h, cond)), cond))
-        return self.shortcut(h) + residual
-
 
 class Generator(nn.Module):
     def __init__(self, config: GANConfig) -> None:
@@ -115,8 +112,3 @@ class Generator(nn.Module):
         for block in self.blocks:
             h = block(h, cond)
         return self.to_rgb(h)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float NCHW -> uint8 NHWC, rounding like an image encoder would."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()

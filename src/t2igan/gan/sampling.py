@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from t2igan.gan.generator import Generator, to_uint8
+from t2igan.gan.generator import Generator
+from t2igan.pixels import to_uint8
 
 
 def check_truncation(truncation: float | None) -> None:

@@ -1,1 +1,1 @@
-"""The training loop, its data feed, and checkpoints."""
+"""Training: the step, the loop and its bookkeeping, resume, checkpoints, the run's record, its outputs."""

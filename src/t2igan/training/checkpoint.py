@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,32 @@ class CheckpointManager:
     def newest_path(self) -> Path | None:
         found = self._all()
         return found[-1][1] if found else None
+
+
+@dataclass(frozen=True)
+class Checkpointer:
+    """Writes a run's checkpoints: the trainer's state with what identifies the run. Rank 0 only."""
+
+    manager: CheckpointManager
+    signature: str  # the configuration and data the run computes on (training.resume.run_signature)
+    run_id: str | None  # its MLflow run, continued on resume
+    gan: dict[str, Any]  # the architecture, so the weights rebuild alone (train.init_from)
+    encoder_fingerprint: str
+    init_source: str | None  # where the weights first came from
+    enabled: bool = True
+
+    def save(self, step: int, trainer_state: Callable[[], dict[str, Any]]) -> None:
+        if not self.enabled:
+            return
+        self.manager.save(
+            step,
+            {
+                "step": step,
+                "signature": self.signature,
+                "run_id": self.run_id,
+                "gan": self.gan,
+                "encoder_fingerprint": self.encoder_fingerprint,
+                "init_from": self.init_source,
+                "trainer": trainer_state(),
+            },
+        )

@@ -17,7 +17,8 @@ from t2igan.data.manifest import read_manifest
 from t2igan.data.store import open_store
 from t2igan.errors import DataError
 from t2igan.paths import ProjectPaths
-from t2igan.stages.embed import Embeddings, load_embeddings
+from t2igan.pixels import to_network
+from t2igan.text.embeddings import Embeddings, load_embeddings
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class TrainingSet:
     @classmethod
     def load(cls, paths: ProjectPaths, split: str = "train") -> TrainingSet:
         manifest = read_manifest(paths.clean_manifest)
-        embeddings = load_embeddings(paths, expected_rows=len(manifest))
+        embeddings = load_embeddings(paths.embeddings_dir, expected_rows=len(manifest))
         rows = manifest.reset_index(drop=True)
         rows["row"] = np.arange(len(rows))
         chosen = rows[rows["split"] == split]
@@ -46,7 +47,11 @@ class TrainingSet:
 
     @property
     def text_dim(self) -> int:
-        return int(self.embeddings.vectors.shape[1])
+        return self.embeddings.dim
+
+    @property
+    def image_size(self) -> int:
+        return int(self.store.shape[1])
 
 
 def stream_seed(seed: int, step: int, stream: int) -> int:
@@ -95,8 +100,6 @@ class BatchSampler:
         rows = [(choices := self.dataset.caption_rows[p])[int(rng.integers(len(choices)))] for p in positions]
         positions, rows = positions[self.shard :: self.shards], rows[self.shard :: self.shards]
         pixels = self.dataset.store[self.dataset.store_index[positions]]
-        images = (
-            torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-        )
+        images = to_network(pixels)
         text = torch.from_numpy(self.dataset.embeddings.vectors[rows])
         return images, text

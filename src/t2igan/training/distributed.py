@@ -14,13 +14,17 @@ broadcast from rank 0 after it, as DDP's `broadcast_buffers` does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from t2igan.config import TrainParams, resolve_device
 
 
 @dataclass(frozen=True)
@@ -108,3 +112,19 @@ def ranks_agree(module: nn.Module, world: World) -> bool:
     gathered: list[str | None] = [None] * world.size
     dist.all_gather_object(gathered, weights_digest(module))
     return len(set(gathered)) == 1
+
+
+@contextlib.contextmanager
+def training_process(params: TrainParams) -> Iterator[tuple[torch.device, World]]:
+    """This process's device and its place among torchrun's ranks (alone when torchrun did not start it)."""
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    device = torch.device(resolve_device(params.device))
+    world = init_world(device.type)
+    if world.distributed and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    try:
+        yield device, world
+    finally:
+        shutdown(world)

@@ -25,7 +25,7 @@ from t2igan.gan.config import GANConfig
 from t2igan.gan.export import CONFIG_FILE, WEIGHTS_FILE
 from t2igan.io import read_json
 from t2igan.paths import ProjectPaths
-from t2igan.stages.embed import ENCODER_FILE
+from t2igan.text.embeddings import ENCODER_FILE
 from t2igan.training.checkpoint import CheckpointManager
 
 

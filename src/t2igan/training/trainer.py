@@ -1,8 +1,10 @@
 """One GAN training step, and the state a checkpoint must hold to continue it exactly.
 
-The step: D on (real, matching sentence) vs (fake, sentence) and (real, mismatched sentence) with hinge loss,
-plus MA-GP every `gp_every` steps (scaled by the interval, the lazy regularisation of StyleGAN2); then G
-against the updated D, with D's weights frozen so no gradient is computed for them; then the EMA update.
+The step: one pass of D over (real, matching sentence), (real, mismatched sentence) and (fake, sentence),
+with hinge losses, the contrastive term and, on the steps it is due, MA-GP (`LazyPenalty`); then the updates
+of the chosen schedule. Alternating: D steps first, then G against the updated D (a second D pass over the
+fakes, D's weights frozen so no gradient is computed for them). Simultaneous: both players' gradients come
+from the one pass, G's through D's activations. Then the EMA update.
 
 How the step runs (`Acceleration`: autocast dtype, memory layout, torch.compile) is separate from what it
 computes. The gradient-penalty pass always runs eagerly: it backpropagates through a gradient
@@ -11,16 +13,21 @@ computes. The gradient-penalty pass always runs eagerly: it backpropagates throu
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
+from torch import nn
 
 from t2igan.config import TrainParams
 from t2igan.errors import ConfigError, TrainingDiverged
 from t2igan.gan.augment import diff_augment
-from t2igan.gan.config import GANConfig, normalize_text
+from t2igan.gan.conditioning import normalize_text
+from t2igan.gan.config import GANConfig
 from t2igan.gan.discriminator import Discriminator
 from t2igan.gan.ema import make_ema, update_ema
 from t2igan.gan.generator import Generator
@@ -28,6 +35,12 @@ from t2igan.gan.losses import contrastive, d_hinge, g_hinge, matching_aware_gp
 from t2igan.training.data import stream_seed
 from t2igan.training.distributed import World, average_gradients, average_scalars, broadcast_buffers
 from t2igan.training.init_from import InitialWeights
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+# Random streams of a step, per rank (stream_seed(seed, step, stream + 100 * rank)); 1 is the sampler's.
+NOISE_STREAM = 2
+AUGMENT_STREAM = 3
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,32 @@ class Acceleration:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
 
+@dataclass(frozen=True)
+class LazyPenalty:
+    """MA-GP on every `interval`-th step only, its weight scaled by the interval (StyleGAN2's lazy R1).
+
+    The penalty's expected contribution per step stays that of applying it every step, for 1/interval of
+    its cost. Adam's moments are not corrected for the interval (StyleGAN2 does; measured here, no need).
+    """
+
+    weight: float  # k of the penalty, per step
+    power: float  # p
+    interval: int
+
+    @classmethod
+    def from_params(cls, params: TrainParams) -> LazyPenalty | None:
+        if params.gp_every <= 0 or params.ma_gp_weight <= 0:
+            return None
+        return cls(params.ma_gp_weight, params.ma_gp_power, params.gp_every)
+
+    def due(self, step: int) -> bool:
+        return step % self.interval == 0
+
+    @property
+    def applied_weight(self) -> float:
+        return self.weight * self.interval
+
+
 @dataclass
 class StepLosses:
     d: float
@@ -65,138 +104,162 @@ class StepLosses:
         return out
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """One step's inputs on the device, as D sees them."""
+
+    real: torch.Tensor  # augmented when augmentation is on
+    text: torch.Tensor  # normalised sentence embeddings
+    z: torch.Tensor
+    augment: Callable[[torch.Tensor], torch.Tensor]  # what every image D sees goes through
+
+    @property
+    def mismatched(self) -> torch.Tensor:
+        return self.text.roll(1, dims=0)
+
+
+@dataclass(frozen=True)
+class _DiscriminatorPass:
+    loss_d: torch.Tensor
+    gp: torch.Tensor | None
+    real_logits: torch.Tensor
+    fake_logits: torch.Tensor
+    fake: torch.Tensor
+    fake_features: torch.Tensor  # of the undetached fakes in the simultaneous schedule
+
+
 class Trainer:
     def __init__(
-        self, gan: GANConfig, params: TrainParams, device: torch.device, world: World = World()
+        self, gan: GANConfig, params: TrainParams, device: torch.device, world: World | None = None
     ) -> None:
+        if params.contrastive_weight > 0 and gan.contrastive_dim == 0:
+            raise ConfigError("train.contrastive_weight > 0 needs a discriminator with a contrastive head")
         self.gan = gan
         self.params = params
         self.device = device
-        self.world = world
-        if params.contrastive_weight > 0 and gan.contrastive_dim == 0:
-            raise ConfigError("train.contrastive_weight > 0 needs a discriminator with a contrastive head")
+        self.world = world or World()
         self.accel = Acceleration.resolve(params, device)
+        self.penalty = LazyPenalty.from_params(params)
+        self.simultaneous = params.updates == "simultaneous"
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
         torch.manual_seed(params.seed)  # weight initialisation
-        self.generator = Generator(gan).to(device, memory_format=self.accel.memory_format)
-        self.discriminator = Discriminator(gan).to(device, memory_format=self.accel.memory_format)
-        self.ema = make_ema(self.generator)
-        # The passes the step runs: compiled views that share the eager modules' parameters, or those modules.
-        D = self.discriminator
-        if self.accel.compile:
-            # Simultaneous updates backpropagate through D's graph twice (retain_graph), which compiled backward
-            # functions that donate their buffers refuse. Set for every compiled trainer, since compiled graphs
-            # are shared by all instances of a module class in the process (an alternating trainer's would be
-            # reused by a simultaneous one).
-            torch._functorch.config.donated_buffer = False
-        self._g = torch.compile(self.generator) if self.accel.compile else self.generator
-        self._d_features = torch.compile(D.features) if self.accel.compile else D.features
-        self._d_head = torch.compile(D.head) if self.accel.compile else D.head
+        self.generator = _placed(Generator(gan), device, self.accel.memory_format)
+        self.discriminator = _placed(Discriminator(gan), device, self.accel.memory_format)
+        self._average = make_ema(self.generator)
+        self.ema = cast(Generator, self._average.module)  # AveragedModel keeps a deep copy of G
+        self._build_passes()
         betas = (float(params.betas[0]), float(params.betas[1]))
         fused = device.type == "cuda"  # one kernel per optimizer step instead of several per tensor
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=params.lr_g, betas=betas, fused=fused)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=params.lr_d, betas=betas, fused=fused)
 
+    def _build_passes(self) -> None:
+        """The passes the step runs: compiled views sharing the eager modules' parameters, or those modules."""
+        D = self.discriminator
+        if not self.accel.compile:
+            self._g: Callable[..., torch.Tensor] = self.generator
+            self._d_features: Callable[..., torch.Tensor] = D.features
+            self._d_head: Callable[..., torch.Tensor] = D.head
+            return
+        # Simultaneous updates backpropagate through D's graph twice (retain_graph), which compiled backward
+        # functions that donate their buffers refuse. Set for every compiled trainer, since compiled graphs are
+        # shared by all instances of a module class in the process (an alternating trainer's would be reused
+        # by a simultaneous one).
+        torch._functorch.config.donated_buffer = False
+        self._g = torch.compile(self.generator)
+        self._d_features = torch.compile(D.features)
+        self._d_head = torch.compile(D.head)
+
     def _autocast(self) -> torch.autocast:
         dtype = self.accel.autocast
         return torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
+    def _generator(self, step: int, stream: int) -> torch.Generator:
+        """This rank's random stream for one purpose at one step (rank 0 and a single process: `stream`)."""
+        seed = stream_seed(self.params.seed, step, stream + 100 * self.world.rank)
+        return torch.Generator(device=self.device).manual_seed(seed)
+
     def step(self, step: int, real: torch.Tensor, text: torch.Tensor) -> StepLosses:
+        batch = self._batch(step, real, text)
+        with self._autocast():
+            judged = self._discriminator_pass(step, batch)
+        if self.simultaneous:
+            loss_g = self._simultaneous_update(judged, batch)
+        else:
+            loss_g = self._alternating_update(judged, batch)
+        broadcast_buffers(self.generator, self.world)
+        update_ema(self._average, self.generator, self.params.ema_decay, step)
+        losses = self._averaged_losses(judged, loss_g)
+        self._guard(step, losses)
+        return losses
+
+    def _batch(self, step: int, real: torch.Tensor, text: torch.Tensor) -> _Batch:
         p = self.params
         real = real.to(self.device, non_blocking=True, memory_format=self.accel.memory_format)
         # D and the gradient penalty see the normalised sentence (see normalize_text for why).
         text = normalize_text(text.to(self.device, non_blocking=True))
-        # Each rank draws its own noise for its share of the batch; rank 0 (and a single process) use stream 2.
-        noise_seed = stream_seed(p.seed, step, 2 + 100 * self.world.rank)
-        noise_gen = torch.Generator(device=self.device).manual_seed(noise_seed)
-        z = torch.randn(real.shape[0], self.gan.z_dim, generator=noise_gen, device=self.device)
-        mismatched = text.roll(1, dims=0)
-        D = self.discriminator
-        augment_gen = None
+        # Each rank draws its own noise for its share of the batch.
+        noise = self._generator(step, NOISE_STREAM)
+        z = torch.randn(real.shape[0], self.gan.z_dim, generator=noise, device=self.device)
+
+        augment: Callable[[torch.Tensor], torch.Tensor] = _unchanged
         if p.augment:
-            augment_seed = stream_seed(p.seed, step, 3 + 100 * self.world.rank)
-            augment_gen = torch.Generator(device=self.device).manual_seed(augment_seed)
+            augment = functools.partial(
+                diff_augment, policy=p.augment, generator=self._generator(step, AUGMENT_STREAM)
+            )
+        return _Batch(augment(real), text, z, augment)
 
-        def seen_by_d(images: torch.Tensor) -> torch.Tensor:
-            return diff_augment(images, p.augment, augment_gen) if augment_gen is not None else images
-
-        real = seen_by_d(real)
-        contrast = p.contrastive_weight > 0
-        simultaneous = p.updates == "simultaneous"
-
-        with self._autocast():
-            apply_gp = p.gp_every > 0 and p.ma_gp_weight > 0 and step % p.gp_every == 0
-            gp = None
-            if apply_gp:
-                gp, real_features, real_logits = matching_aware_gp(
-                    D, real, text, p.ma_gp_weight * p.gp_every, p.ma_gp_power
-                )
-            else:
-                real_features = self._d_features(real)
-                real_logits = self._d_head(real_features, text)
-            mismatched_logits = self._d_head(real_features, mismatched)
-            fake = self._g(z, text)
-            # Simultaneous updates: this one pass of D over the fakes also gives G its gradient.
-            fake_features = self._d_features(seen_by_d(fake if simultaneous else fake.detach()))
-            fake_logits = self._d_head(fake_features, text)
-            loss_d = d_hinge(real_logits, fake_logits, mismatched_logits)
-            if contrast:
-                scores = D.match_scores(real_features, text)
-                both_ways = contrastive(scores, p.contrastive_temperature, symmetric=True)
-                loss_d = loss_d + p.contrastive_weight * both_ways
-            if gp is not None:
-                loss_d = loss_d + gp
-            if simultaneous:
-                loss_g = self._generator_loss(fake_features, fake_logits, text)
-        if simultaneous:
-            self._simultaneous_update(loss_d, loss_g)
+    def _discriminator_pass(self, step: int, batch: _Batch) -> _DiscriminatorPass:
+        """D's loss from one pass over reals (with MA-GP when due), mismatched captions and fakes."""
+        p, D = self.params, self.discriminator
+        gp = None
+        if self.penalty is not None and self.penalty.due(step):
+            gp, real_features, real_logits = matching_aware_gp(
+                D, batch.real, batch.text, self.penalty.applied_weight, self.penalty.power
+            )
         else:
-            self._update(D, self.opt_d, loss_d)
-            D.requires_grad_(False)  # G's step: no gradient for D's weights
-            try:
-                with self._autocast():
-                    fake_features = self._d_features(seen_by_d(fake))
-                    loss_g = self._generator_loss(fake_features, self._d_head(fake_features, text), text)
-                self._update(self.generator, self.opt_g, loss_g)
-            finally:
-                D.requires_grad_(True)
-        broadcast_buffers(self.generator, self.world)
-        update_ema(self.ema, self.generator, p.ema_decay, step)
-
-        # Averaged over ranks, so that every rank logs and judges (the divergence guard) the same numbers.
-        scalars = [
-            loss_d.detach(),
-            loss_g.detach(),
-            gp.detach() if gp is not None else torch.zeros((), device=self.device),
-            real_logits.detach().float().mean(),
-            fake_logits.detach().float().mean(),
-        ]
-        d, g, gp_value, real_mean, fake_mean = average_scalars(
-            torch.stack([value.double() for value in scalars]), self.world
-        )
-        losses = StepLosses(d=d, g=g, gp=gp_value if gp is not None else None, real=real_mean, fake=fake_mean)
-        self._guard(step, losses)
-        return losses
+            real_features = self._d_features(batch.real)
+            real_logits = self._d_head(real_features, batch.text)
+        mismatched_logits = self._d_head(real_features, batch.mismatched)
+        fake = self._g(batch.z, batch.text)
+        # Simultaneous updates: this one pass of D over the fakes also gives G its gradient.
+        fake_features = self._d_features(batch.augment(fake if self.simultaneous else fake.detach()))
+        fake_logits = self._d_head(fake_features, batch.text)
+        loss_d = d_hinge(real_logits, fake_logits, mismatched_logits)
+        if p.contrastive_weight > 0:
+            scores = D.match_scores(real_features, batch.text)
+            loss_d = loss_d + p.contrastive_weight * contrastive(
+                scores, p.contrastive_temperature, symmetric=True
+            )
+        if gp is not None:
+            loss_d = loss_d + gp
+        return _DiscriminatorPass(loss_d, gp, real_logits, fake_logits, fake, fake_features)
 
     def _generator_loss(self, features: torch.Tensor, logits: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         p = self.params
         loss = g_hinge(logits)
         if p.contrastive_weight > 0:
             scores = self.discriminator.match_scores(features, text)
-            pick_own = contrastive(scores, p.contrastive_temperature, symmetric=False)
-            loss = loss + p.contrastive_weight * pick_own
+            loss = loss + p.contrastive_weight * contrastive(scores, p.contrastive_temperature, symmetric=False)
         return loss
 
-    def _update(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        average_gradients(model, self.world)
-        optimizer.step()
+    def _alternating_update(self, judged: _DiscriminatorPass, batch: _Batch) -> torch.Tensor:
+        """D's step, then G's against the updated D (a second pass of D over the same fakes)."""
+        self._update(self.discriminator, self.opt_d, judged.loss_d)
+        with _frozen(self.discriminator):  # G's step: no gradient for D's weights
+            with self._autocast():
+                features = self._d_features(batch.augment(judged.fake))
+                loss_g = self._generator_loss(features, self._d_head(features, batch.text), batch.text)
+            self._update(self.generator, self.opt_g, loss_g)
+        return loss_g
 
-    def _simultaneous_update(self, loss_d: torch.Tensor, loss_g: torch.Tensor) -> None:
+    def _simultaneous_update(self, judged: _DiscriminatorPass, batch: _Batch) -> torch.Tensor:
         """Both players' gradients from the same D: D's from its loss, G's through D's activations only."""
-        for model, loss, keep_graph in ((self.discriminator, loss_d, True), (self.generator, loss_g, False)):
+        with self._autocast():
+            loss_g = self._generator_loss(judged.fake_features, judged.fake_logits, batch.text)
+        players = ((self.discriminator, judged.loss_d, True), (self.generator, loss_g, False))
+        for model, loss, keep_graph in players:
             params = [param for param in model.parameters() if param.requires_grad]
             grads = torch.autograd.grad(loss, params, retain_graph=keep_graph, allow_unused=True)
             for param, grad in zip(params, grads, strict=True):
@@ -204,6 +267,26 @@ class Trainer:
         for model, optimizer in ((self.discriminator, self.opt_d), (self.generator, self.opt_g)):
             average_gradients(model, self.world)
             optimizer.step()
+        return loss_g
+
+    def _update(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(model, self.world)
+        optimizer.step()
+
+    def _averaged_losses(self, judged: _DiscriminatorPass, loss_g: torch.Tensor) -> StepLosses:
+        """Averaged over ranks, so that every rank logs and judges (the divergence guard) the same numbers."""
+        gp = judged.gp
+        scalars = [
+            judged.loss_d.detach(),
+            loss_g.detach(),
+            gp.detach() if gp is not None else torch.zeros((), device=self.device),
+            judged.real_logits.detach().float().mean(),
+            judged.fake_logits.detach().float().mean(),
+        ]
+        d, g, gp_value, real, fake = average_scalars(torch.stack([v.double() for v in scalars]), self.world)
+        return StepLosses(d=d, g=g, gp=gp_value if gp is not None else None, real=real, fake=fake)
 
     def _guard(self, step: int, losses: StepLosses) -> None:
         for name, value in (("loss_d", losses.d), ("loss_g", losses.g)):
@@ -214,6 +297,9 @@ class Trainer:
                     f"step {step}: {name}={value:.3g} exceeds train.max_loss={self.params.max_loss:g}; "
                     "training stopped"
                 )
+
+    def learning_rates(self) -> dict[str, float]:
+        return {"lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"]}
 
     def start_from(self, source: InitialWeights) -> None:
         """Fine-tuning: the source's weights, fresh optimizers (their moments belong to another dataset)."""
@@ -239,3 +325,21 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         torch.set_rng_state(state["torch_rng"])
+
+
+@contextlib.contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        module.requires_grad_(True)
+
+
+def _unchanged(images: torch.Tensor) -> torch.Tensor:
+    return images
+
+
+def _placed(module: ModuleT, device: torch.device, memory_format: torch.memory_format) -> ModuleT:
+    """The module on `device` in `memory_format` (Module.to takes the format; its type stubs do not say so)."""
+    return module.to(device, memory_format=memory_format)  # type: ignore[call-overload]

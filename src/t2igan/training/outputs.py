@@ -1,0 +1,42 @@
+"""What a finished training run leaves for the later stages: the exported model and metrics/train.json.
+
+artifacts/train/model/ holds the EMA generator (safetensors and its config), the encoder record its
+embeddings came from, and run.json, the MLflow run that evaluate and register log to. It is written next
+to the old one and swapped in whole.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from t2igan.gan.export import save_generator
+from t2igan.gan.generator import Generator
+from t2igan.io import atomic_dir, write_json
+from t2igan.paths import ProjectPaths
+from t2igan.text.embeddings import ENCODER_FILE, read_encoder_record
+from t2igan.tracking import RunRef
+from t2igan.training.loop import LoopOutcome
+from t2igan.training.resume import Start
+
+
+def export_model(ema: Generator, paths: ProjectPaths, run: RunRef, steps: int, dataset: str) -> None:
+    with atomic_dir(paths.model_dir) as staging:
+        encoder = read_encoder_record(paths.embeddings_dir)
+        save_generator(ema, staging, {"steps": steps, "encoder": encoder, "dataset": dataset})
+        shutil.copy2(paths.embeddings_dir / ENCODER_FILE, staging / ENCODER_FILE)
+        RunRef(run.run_id, run.experiment_id, run.tracking_uri).write(staging)
+
+
+def write_summary(paths: ProjectPaths, steps: int, start: Start, outcome: LoopOutcome, processes: int) -> None:
+    """metrics/train.json: how far the run went, from where, how fast, and its final losses."""
+    write_json(
+        paths.metrics("train"),
+        {
+            "steps": steps,
+            "resumed_from": start.step,
+            "images_per_second": round(outcome.images_per_second, 2),
+            "processes": processes,
+            "init_from": start.init_source,
+            **outcome.final_losses,
+        },
+    )

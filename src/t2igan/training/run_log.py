@@ -1,0 +1,141 @@
+"""A training run in MLflow: the run opened (or continued on resume), what it records, its loss table.
+
+A new run records its params, dataset tags, the fine-tuning source, the resolved config and the captions of
+its sample grid before the first step; during the run, losses and learning rates every `log_every` steps and
+a sample grid every `sample_every`. After it, metrics/train_log.csv is written from the run's metric history,
+the one record of the losses whatever resumed when.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from t2igan.config import Params
+from t2igan.data.dataset import DatasetInfo
+from t2igan.data.fixed_captions import grid_rows
+from t2igan.gan.generator import Generator
+from t2igan.gan.sampling import generate, image_grid
+from t2igan.io import atomic_path
+from t2igan.paths import ProjectPaths
+from t2igan.text.embeddings import Embeddings
+from t2igan.tracking import RunRef, configure, start_run
+from t2igan.training.resume import Start
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SEEDS = 4
+SAMPLE_CAPTIONS = 8
+LOSS_LOG_KEYS = ("loss_d", "loss_g", "ma_gp", "images_per_second")
+
+
+@dataclass(frozen=True)
+class SampleGrid:
+    """Fixed captions (half seen, half held-out combinations) x fixed seeds: the run's picture over time."""
+
+    captions: list[str]
+    text: np.ndarray  # their embeddings
+
+    @classmethod
+    def fixed(cls, paths: ProjectPaths, embeddings: Embeddings) -> SampleGrid:
+        captions, rows = grid_rows(paths, SAMPLE_CAPTIONS)
+        return cls(captions, embeddings.vectors[rows])
+
+    def render(self, generator: Generator) -> Any:
+        seeds = [s for _ in range(len(self.text)) for s in range(SAMPLE_SEEDS)]
+        images = generate(generator, np.repeat(self.text, SAMPLE_SEEDS, axis=0), seeds)
+        return image_grid(images, columns=SAMPLE_SEEDS * 2)
+
+
+class MlflowRunLog:
+    """Rank 0's record of the run in progress (the active MLflow run)."""
+
+    def __init__(self, grid: SampleGrid, ema: Generator) -> None:
+        self.grid = grid
+        self.ema = ema
+
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        import mlflow
+
+        mlflow.log_metrics(values, step=step)
+
+    def samples(self, step: int) -> None:
+        import mlflow
+
+        mlflow.log_image(self.grid.render(self.ema), artifact_file=f"samples/step_{step:07d}.png")
+
+
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """Nested params as MLflow's flat keys (`train.model.nf`)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(flatten(f"{prefix}.{key}" if prefix else str(key), item))
+        return out
+    return {prefix: value}
+
+
+def _existing_run(paths: ProjectPaths, run_id: str | None) -> str | None:
+    import mlflow
+
+    if run_id is None:
+        return None
+    configure(paths)
+    try:
+        mlflow.MlflowClient().get_run(run_id)
+        return run_id
+    except mlflow.exceptions.MlflowException:
+        log.warning("run %s of the checkpoint is not in the tracking store; logging to a new run", run_id)
+        return None
+
+
+def _record_new_run(
+    params: Params, paths: ProjectPaths, info: DatasetInfo, start: Start, grid: SampleGrid
+) -> None:
+    import mlflow
+
+    mlflow.log_params(flatten("", params.model_dump(include={"data", "embed", "train"})))
+    mlflow.set_tags({"dataset": info.name, "dataset.rows": info.rows, "stage": "train"})
+    if start.initial is not None:
+        mlflow.set_tags({"init_from": start.initial.requested, "init_from.resolved": start.initial.resolved})
+    mlflow.log_dict(params.model_dump(mode="json"), "config/params.json")
+    mlflow.log_dict({"captions": grid.captions}, "samples/captions.json")
+    if paths.validation_report.is_file():
+        mlflow.log_artifact(str(paths.validation_report), "validation")
+
+
+@contextlib.contextmanager
+def training_run(
+    params: Params, paths: ProjectPaths, info: DatasetInfo, start: Start, grid: SampleGrid
+) -> Iterator[RunRef]:
+    """The run's MLflow run for the block: the resumed checkpoint's, or a new one, recorded as above."""
+    run_id = _existing_run(paths, start.run_id)
+    with start_run(paths, params.tracking.experiment, run_id=run_id, run_name=f"{info.name}-gan") as ref:
+        if run_id is None:
+            _record_new_run(params, paths, info, start, grid)
+        yield ref
+
+
+def write_loss_log(paths: ProjectPaths, run_id: str) -> None:
+    """metrics/train_log.csv (for `dvc plots show`) from the run's metric history."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    table: dict[int, dict[str, float]] = {}
+    for key in LOSS_LOG_KEYS:
+        for metric in client.get_metric_history(run_id, key):
+            table.setdefault(metric.step, {})[key] = metric.value
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["step", *LOSS_LOG_KEYS])
+    for step in sorted(table):
+        writer.writerow([step, *(f"{table[step][k]:.6g}" if k in table[step] else "" for k in LOSS_LOG_KEYS)])
+    with atomic_path(paths.metrics_dir / "train_log.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
