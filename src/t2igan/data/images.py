@@ -61,8 +61,7 @@ def decode(path: Path, max_pixels: int) -> Image.Image:
                 if width * height > max_pixels:
                     raise BadImage(f"decompression bomb: {width}x{height} exceeds {max_pixels} pixels")
                 image.load()
-                image = ImageOps.exif_transpose(image)
-                return _to_rgb(image)
+                return _to_rgb(ImageOps.exif_transpose(image))
     except BadImage:
         raise
     except UnidentifiedImageError:

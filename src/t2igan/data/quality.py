@@ -10,22 +10,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from t2igan.config import ValidationParams
-from t2igan.data.manifest import SPLITS
+from t2igan.data.inspection import ROW_KEY
+from t2igan.data.splits import SPLITS
 
 log = logging.getLogger(__name__)
-
-ROW_KEY = "_row"
 
 
 @dataclass(frozen=True)
 class Check:
     """One expectation and how to word its failure for a given row."""
 
-    expectation: object
+    expectation: Any  # a great-expectations Expectation
     reason: Callable[[pd.Series], str]
 
 
@@ -39,10 +39,10 @@ def build_checks(params: ValidationParams) -> list[Check]:
             e.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
             lambda r: f"unknown split {r['split']!r}",
         ),
-        Check(e.ExpectColumnValuesToNotBeNull(column="caption"), lambda r: "missing caption"),
+        Check(e.ExpectColumnValuesToNotBeNull(column="caption"), lambda _row: "missing caption"),
         Check(
             e.ExpectColumnValuesToNotMatchRegex(column="caption", regex=r"^\s*$"),
-            lambda r: "empty or whitespace caption",
+            lambda _row: "empty or whitespace caption",
         ),
         Check(
             e.ExpectColumnValueLengthsToBeBetween(
@@ -50,7 +50,7 @@ def build_checks(params: ValidationParams) -> list[Check]:
             ),
             lambda r: f"caption of {len(r['caption'])} characters exceeds {params.max_caption_chars}",
         ),
-        Check(e.ExpectColumnValuesToNotBeNull(column="image_path"), lambda r: "missing image path"),
+        Check(e.ExpectColumnValuesToNotBeNull(column="image_path"), lambda _row: "missing image path"),
         Check(
             e.ExpectColumnValuesToNotMatchRegex(
                 column="image_path", regex=r"^(?:/|[A-Za-z]:[\\/])|(?:^|[\\/])\.\.(?:[\\/]|$)"
@@ -109,10 +109,11 @@ def run_suite(frame: pd.DataFrame, params: ValidationParams) -> QualityResult:
     for check, outcome in zip(checks, result.results, strict=True):
         unexpected = outcome.result.get("unexpected_index_list") or []
         rows = [int(item[ROW_KEY]) for item in unexpected]
+        config = outcome.expectation_config or check.expectation.configuration
         summary.append(
             {
-                "expectation": outcome.expectation_config.type,
-                "column": outcome.expectation_config.kwargs.get("column"),
+                "expectation": config.type,
+                "column": config.kwargs.get("column"),
                 "success": bool(outcome.success),
                 "unexpected_count": len(rows),
             }
