@@ -1,1 +1,1 @@
-"""Evaluation metrics: FID on TF-Inception features, and text alignment (attribute judge)."""
+"""Evaluation: a registry of metrics (FID, KID, text alignment, memorization) over one shared context."""

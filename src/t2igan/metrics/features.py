@@ -19,6 +19,7 @@ from torch import nn
 
 from t2igan.io import atomic_path
 from t2igan.metrics.inception import InceptionFeatures
+from t2igan.pixels import channels_first
 
 
 def cache_key(**parts: object) -> str:
@@ -26,15 +27,9 @@ def cache_key(**parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def to_nchw(batch: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 NHWC (what the store and the generator give) or NCHW -> NCHW tensor."""
-    tensor = torch.as_tensor(np.ascontiguousarray(batch))
-    return tensor.permute(0, 3, 1, 2) if tensor.shape[-1] == 3 else tensor
-
-
 def extract(network: InceptionFeatures, batches: Iterable[np.ndarray | torch.Tensor]) -> np.ndarray:
     """float32 [N, 2048] features of uint8 image batches."""
-    parts = [network(to_nchw(batch)).cpu().numpy() for batch in batches]
+    parts = [network(channels_first(batch)).cpu().numpy() for batch in batches]
     return np.concatenate(parts) if parts else np.zeros((0, network.num_features), dtype=np.float32)
 
 

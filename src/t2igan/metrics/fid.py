@@ -12,13 +12,8 @@ use the symmetric d x d form. The metric name carries the sample count (`fid_1k`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 import torch
-
-from t2igan.metrics.features import extract
-from t2igan.metrics.inception import InceptionFeatures
 
 
 def metric_name(samples: int, metric: str = "fid") -> str:
@@ -56,12 +51,3 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     mu2, b = _centred(fake)
     trace = float((a * a).sum() + (b * b).sum())  # tr(S1) + tr(S2)
     return float((mu1 - mu2).square().sum()) + trace - 2 * _trace_sqrt_product(a, b)
-
-
-def fid_between(
-    real: Iterable[np.ndarray | torch.Tensor],
-    fake: Iterable[np.ndarray | torch.Tensor],
-    network: InceptionFeatures,
-) -> float:
-    """FID between two sets of uint8 image batches."""
-    return frechet_distance(extract(network, real), extract(network, fake))

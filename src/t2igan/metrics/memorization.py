@@ -8,8 +8,14 @@ samples sit closer to training images than unseen real images do.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from t2igan.metrics.context import EvalContext
 
 
 def nearest(train: np.ndarray, queries: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -39,3 +45,38 @@ def side_by_side(samples: np.ndarray, matches: np.ndarray, pad: int = 2) -> np.n
         canvas[top : top + height, pad : pad + width] = samples[i]
         canvas[top : top + height, 2 * pad + width : 2 * pad + 2 * width] = matches[i]
     return canvas
+
+
+MEMORIZATION_BASELINE = 200  # generated and real test images whose nearest-training distances are compared
+
+
+@dataclass(frozen=True)
+class MemorizationCheck:
+    figures: dict[str, float]  # nn_distance_generated, nn_distance_real, memorization_ratio
+    picture: np.ndarray | None  # grid samples beside their nearest training images
+    distances: list[float]  # of those samples, in order
+    captions: list[str]
+
+
+def check_memorization(context: EvalContext) -> MemorizationCheck | None:
+    """Nearest training images of a few grid samples, and how close samples sit to training images overall."""
+    train = context.train_images()
+    if len(train) == 0:
+        return None
+    sample = context.distances
+    count = min(MEMORIZATION_BASELINE, len(sample.fake_images), len(sample.real_images))
+    _, fake_distance = nearest(train, sample.fake_images[:count])
+    _, real_distance = nearest(train, sample.real_images[:count])
+    fake_median, real_median = float(np.median(fake_distance)), float(np.median(real_distance))
+    figures = {"nn_distance_generated": fake_median, "nn_distance_real": real_median}
+    if real_median > 0:  # zero only for a test set that duplicates training images
+        figures["memorization_ratio"] = fake_median / real_median
+    grid = context.grid
+    samples = grid.images[:: grid.seeds][: context.cfg.memorization_samples]  # each caption's first seed
+    if len(samples) == 0:
+        return MemorizationCheck(figures, None, [], [])
+    index, sample_distance = nearest(train, samples)
+    captions = grid.captions[: len(samples)]
+    return MemorizationCheck(
+        figures, side_by_side(samples, train[index]), [float(d) for d in sample_distance], captions
+    )

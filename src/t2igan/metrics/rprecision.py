@@ -20,6 +20,7 @@ from torch import nn
 
 from t2igan.config import RetrievalParams
 from t2igan.metrics.weights import load_module, save_module
+from t2igan.pixels import to_network
 
 
 class RetrievalImageEncoder(nn.Module):
@@ -43,12 +44,10 @@ class RetrievalImageEncoder(nn.Module):
     @torch.inference_mode()
     def embed(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         self.eval()
-        parts = [self(_to_input(images[s : s + batch_size])).numpy() for s in range(0, len(images), batch_size)]
+        parts = [
+            self(to_network(images[s : s + batch_size])).numpy() for s in range(0, len(images), batch_size)
+        ]
         return np.concatenate(parts) if parts else np.zeros((0, self.project.out_features), np.float32)
-
-
-def _to_input(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def _unit(text: np.ndarray) -> torch.Tensor:
@@ -82,7 +81,7 @@ def train_retrieval_encoder(
             caption = np.array([rng.choice(captions_of[i]) for i in index])
             logits = (
                 encoder.logit_scale.exp().clamp(max=100)
-                * encoder(_to_input(images[index]))
+                * encoder(to_network(images[index]))
                 @ targets[caption].T
             )
             labels = torch.arange(len(index))

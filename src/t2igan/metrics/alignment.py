@@ -1,0 +1,105 @@
+"""Text alignment on data with ground-truth attributes: what the judge reads in generated images.
+
+For each scored caption an image is generated and the judge (t2igan.metrics.judge) reads its color, shape,
+size, position and background; the accuracy per attribute, on held-out color-shape combinations and on seen
+ones, is the alignment. The judge's accuracy on the real images of the same rows is its ceiling. The judge is
+trained once per dataset and cached.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from t2igan.data.splits import HELDOUT, TEST, TRAIN
+from t2igan.metrics.features import cache_key
+from t2igan.metrics.judge import AttributeJudge, accuracy, encode_labels, load_judge, save_judge, train_judge
+
+if TYPE_CHECKING:
+    from t2igan.metrics.context import EvalContext
+
+log = logging.getLogger(__name__)
+
+SEED_OFFSET = 100_000  # generation seeds evaluate.seed + 100000 + i: apart from FID's
+
+
+@dataclass(frozen=True)
+class AttributeReading:
+    figures: dict[str, Any]  # attr_acc_<pool> and judge_ceiling_<pool>, each per attribute and mean
+    confusion: dict[str, dict[str, Any]]  # held-out combinations: asked (rows) x drawn (columns), per attribute
+
+
+def judge_rows(manifest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows the judge trains on, held-out rows it is scored on).
+
+    The judge must know every color-shape combination, or it reads shape from color and its verdict on
+    held-out combinations means little. So it trains on the training images plus every other held-out image
+    (the generator never sees any of them), and its ceiling is measured on the held-out images it did not see.
+    """
+    images = manifest.drop_duplicates("store_index").sort_values("store_index", kind="stable")
+    heldout = images[images["split"] == HELDOUT]
+    judge_heldout = heldout.iloc[::2]
+    train = pd.concat([images[images["split"] == TRAIN], judge_heldout])
+    scored = manifest[
+        (manifest["split"] == HELDOUT) & ~manifest["store_index"].isin(judge_heldout["store_index"])
+    ]
+    return train, scored
+
+
+def confusion_counts(
+    predicted: dict[str, np.ndarray], labels: dict[str, np.ndarray], vocab: dict[str, list[str]]
+) -> dict[str, dict[str, Any]]:
+    tables = {}
+    for name, values in vocab.items():
+        counts = np.zeros((len(values), len(values)), dtype=np.int64)
+        np.add.at(counts, (labels[name], predicted[name]), 1)
+        tables[name] = {"values": list(values), "counts": counts.tolist()}
+    return tables
+
+
+def _judge(context: EvalContext, train_rows: pd.DataFrame, attributes: pd.Series) -> AttributeJudge:
+    cfg = context.cfg.judge
+    key = cache_key(
+        manifest=context.manifest_sha, judge=cfg.model_dump(), vocab=context.vocab, rows="train+heldout/2"
+    )
+    path = context.cache_path("judge", f"{key}.safetensors")
+    if path.is_file():
+        return load_judge(path)
+    started = time.perf_counter()
+    images = context.store[train_rows["store_index"].to_numpy()]
+    judge = train_judge(
+        images, encode_labels(attributes[train_rows.index].tolist(), context.vocab), context.vocab, cfg
+    )
+    log.info("trained the attribute judge in %.1fs", time.perf_counter() - started)
+    save_judge(judge, path)
+    return judge
+
+
+def read_attributes(context: EvalContext) -> AttributeReading:
+    from t2igan.metrics.context import pick_rows
+
+    cfg, manifest, store, vocab = context.cfg, context.manifest, context.store, context.vocab
+    attributes = manifest["attributes"].map(json.loads)
+    train_rows, heldout_scored = judge_rows(manifest)
+    judge = _judge(context, train_rows, attributes)
+    figures: dict[str, Any] = {}
+    confusion: dict[str, dict[str, Any]] = {}
+    for label, pool in {HELDOUT: heldout_scored, "seen": context.split(TEST)}.items():
+        rows = pick_rows(pool, cfg.alignment_samples, cfg.seed + 1, one_per_image=False)
+        if rows.empty:
+            continue
+        labels = encode_labels(attributes[rows.index].tolist(), vocab)
+        predicted = judge.predict(context.generate(rows, cfg.seed + SEED_OFFSET))
+        figures[f"attr_acc_{label}"] = accuracy(predicted, labels)
+        figures[f"judge_ceiling_{label}"] = accuracy(
+            judge.predict(store[rows["store_index"].to_numpy()]), labels
+        )
+        if label == HELDOUT:
+            confusion = confusion_counts(predicted, labels, vocab)
+    return AttributeReading(figures, confusion)

@@ -1,0 +1,141 @@
+"""What one evaluation reads, loaded once, and the work its metrics share, done once.
+
+FID and KID read the same Inception features; the attribute accuracy and the report's confusion tables read
+the same judge verdicts; the memorization figures and the report's picture read the same nearest-neighbour
+search. Each of those is a cached property here, computed on first use by whichever metric needs it first.
+Every choice of images, captions and seeds is fixed by `evaluate.seed`, so a repeat gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from t2igan.config import EvaluateParams, Params, resolve_device
+from t2igan.data.dataset import DatasetInfo
+from t2igan.data.fixed_captions import grid_rows
+from t2igan.data.manifest import read_manifest
+from t2igan.data.splits import TEST, TRAIN
+from t2igan.data.store import open_store
+from t2igan.errors import StageInputError
+from t2igan.gan.export import WEIGHTS_FILE, load_generator
+from t2igan.gan.sampling import generate
+from t2igan.io import sha256_file
+from t2igan.metrics.inception import InceptionFeatures
+from t2igan.paths import ProjectPaths
+from t2igan.text.embeddings import load_embeddings
+
+if TYPE_CHECKING:
+    from t2igan.metrics.alignment import AttributeReading
+    from t2igan.metrics.distances import DistanceSample
+    from t2igan.metrics.memorization import MemorizationCheck
+
+INCEPTION_BATCH = 8  # small batches keep Inception's activations in cache: ~20% faster on CPU than 64
+
+
+def pick_rows(rows: pd.DataFrame, count: int, seed: int, one_per_image: bool) -> pd.DataFrame:
+    """A fixed sample of `rows` (the same for the same seed), sorted by image."""
+    if one_per_image:  # one caption per image, chosen by the seed
+        rows = rows.sample(frac=1.0, random_state=seed).drop_duplicates("store_index")
+    rows = rows.sort_values("store_index", kind="stable")
+    if len(rows) > count:
+        rows = rows.sample(n=count, random_state=seed).sort_values("store_index", kind="stable")
+    return rows
+
+
+def batches(array: np.ndarray, size: int = INCEPTION_BATCH) -> Iterator[np.ndarray]:
+    for start in range(0, len(array), size):
+        yield array[start : start + size]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Fixed captions x fixed seeds: the picture every evaluation of every model shows."""
+
+    captions: list[str]
+    images: np.ndarray  # uint8 NHWC, `seeds` images per caption, caption by caption
+    seeds: int
+
+
+class EvalContext:
+    """One evaluation: the generator, the clean data and its embeddings, and the work the metrics share."""
+
+    def __init__(self, params: Params, paths: ProjectPaths) -> None:
+        self.params = params
+        self.paths = paths
+        self.device = resolve_device(params.evaluate.device)
+        self.manifest = read_manifest(paths.clean_manifest).reset_index(drop=True)  # index = embedding row
+        self.manifest_sha = sha256_file(paths.clean_manifest)
+        self.store = open_store(paths.image_store)
+        embeddings = load_embeddings(paths.embeddings_dir, expected_rows=len(self.manifest))
+        self.generator, meta = load_generator(paths.model_dir, device=self.device)
+        if meta["encoder"]["fingerprint"] != embeddings.fingerprint:
+            raise StageInputError(
+                f"{paths.model_dir}: the generator was trained on another encoder's embeddings; retrain it"
+            )
+        self.text = embeddings.vectors  # caption embeddings, one row per manifest row
+        self.text_fingerprint = embeddings.fingerprint
+        self.generator_sha = sha256_file(paths.model_dir / WEIGHTS_FILE)
+        self.info = DatasetInfo.read(paths)
+
+    @property
+    def cfg(self) -> EvaluateParams:
+        return self.params.evaluate
+
+    @property
+    def vocab(self) -> dict[str, list[str]]:
+        """The dataset's ground-truth attributes and their values ({} for data without them)."""
+        vocab: dict[str, list[str]] = self.info.extra.get("attributes") or {}
+        return vocab
+
+    def split(self, name: str) -> pd.DataFrame:
+        return self.manifest[self.manifest["split"] == name]
+
+    def train_images(self) -> np.ndarray:
+        index = np.unique(self.split(TRAIN)["store_index"].to_numpy())
+        return self.store[index]
+
+    def generate(self, rows: pd.DataFrame, first_seed: int) -> np.ndarray:
+        """Images for the captions of `rows`, seeds first_seed, first_seed + 1, ..."""
+        seeds = [first_seed + i for i in range(len(rows))]
+        return generate(self.generator, self.text[rows.index.to_numpy()], seeds, batch_size=self.cfg.batch_size)
+
+    @cached_property
+    def network(self) -> InceptionFeatures:
+        return InceptionFeatures(self.cfg.inception, device=self.device)
+
+    @cached_property
+    def distances(self) -> DistanceSample:
+        from t2igan.metrics.distances import distance_sample
+
+        return distance_sample(self, self.split(TEST))
+
+    @cached_property
+    def attributes(self) -> AttributeReading | None:
+        from t2igan.metrics.alignment import read_attributes
+
+        return read_attributes(self) if self.vocab else None
+
+    @cached_property
+    def grid(self) -> Grid:
+        cfg = self.cfg
+        captions, index = grid_rows(self.paths, cfg.grid_captions)
+        seeds = [cfg.seed + s for _ in captions for s in range(cfg.grid_seeds)]
+        images = generate(self.generator, np.repeat(self.text[index], cfg.grid_seeds, axis=0), seeds)
+        return Grid(captions, images, cfg.grid_seeds)
+
+    @cached_property
+    def memorization(self) -> MemorizationCheck | None:
+        from t2igan.metrics.memorization import check_memorization
+
+        return check_memorization(self)
+
+    def cache_path(self, kind: str, name: str) -> Path:
+        """Where a cached artefact of this kind lives (content-addressed: `name` carries its key)."""
+        return self.paths.cache_dir / kind / name

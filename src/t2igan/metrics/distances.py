@@ -1,0 +1,89 @@
+"""The two Inception feature sets FID and KID compare: real test images and images generated for them.
+
+One pass of Inception per side serves both metrics. The real side's features depend only on the data and are
+cached under a key naming everything that shapes them (manifest, split, count, size, seed, network), so
+evaluating another checkpoint on the same data runs Inception only on the generated images; the generated
+side is cached by the generator's weights, so re-evaluating one checkpoint runs it on nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from t2igan.errors import StageInputError
+from t2igan.metrics.features import cache_key, cached_features
+from t2igan.metrics.fid import metric_name
+
+if TYPE_CHECKING:
+    from t2igan.metrics.context import EvalContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistanceSample:
+    real: np.ndarray  # Inception features [N, 2048]
+    fake: np.ndarray
+    real_images: np.ndarray  # the images they came from (uint8 NHWC), for the memorization check
+    fake_images: np.ndarray
+    real_cached: bool
+    fake_cached: bool
+
+    @property
+    def count(self) -> int:
+        return len(self.real)
+
+    @property
+    def fid_name(self) -> str:
+        return metric_name(self.count)
+
+    @property
+    def kid_name(self) -> str:
+        return metric_name(self.count, "kid")
+
+
+def distance_sample(context: EvalContext, test: pd.DataFrame) -> DistanceSample:
+    from t2igan.metrics.context import batches, pick_rows
+
+    cfg, network = context.cfg, context.network
+    rows = pick_rows(test, cfg.fid_samples, cfg.seed, one_per_image=True)
+    if len(rows) < 2:
+        raise StageInputError(
+            f"{context.paths.clean_manifest}: FID needs at least 2 test images, found {len(rows)}"
+        )
+    if len(rows) < cfg.fid_samples:
+        log.warning("only %d test images for FID (asked for %d)", len(rows), cfg.fid_samples)
+    count = len(rows)
+    key = cache_key(
+        kind="inception-features",
+        manifest=context.manifest_sha,
+        split="test",
+        count=count,
+        size=int(context.store.shape[1]),
+        seed=cfg.seed,
+        network=network.identity,
+    )
+    real_images = context.store[np.sort(rows["store_index"].to_numpy())]
+    real, real_cached = cached_features(
+        network, context.cache_path("inception", f"real-{key}.npy"), lambda: batches(real_images)
+    )
+    fake_images = context.generate(rows, cfg.seed)
+    # Images depend only on (weights, caption, seed): evaluating the same checkpoint again (another report
+    # setting, a forced rerun) reuses the generated side too. A new checkpoint always misses.
+    generated_key = cache_key(
+        kind="generated-features",
+        generator=context.generator_sha,
+        manifest=context.manifest_sha,
+        rows=rows.index.tolist(),
+        seeds=[cfg.seed, count],
+        network=network.identity,
+    )
+    fake, fake_cached = cached_features(
+        network, context.cache_path("inception", f"generated-{generated_key}.npy"), lambda: batches(fake_images)
+    )
+    return DistanceSample(real, fake, real_images, fake_images, real_cached, fake_cached)
