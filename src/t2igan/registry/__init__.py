@@ -1,1 +1,1 @@
-"""The MLflow registry side: the served pyfunc model, lineage tags, and the promotion policy."""
+"""The MLflow registry side: publishing a model, its aliases and their history, the promotion policy."""

@@ -13,15 +13,14 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-MAX_CAPTION_CHARS = 400
 MAX_NUM_IMAGES = 16
 
 # seed and num_images are optional columns: give them for every row of a request or for none (MLflow's
@@ -65,16 +64,23 @@ def _optional_int(row: pd.Series, column: str) -> int | None:
     return int(number)
 
 
-class TextToImageModel(mlflow.pyfunc.PythonModel):
+class TextToImageModel(PythonModel):
     """MLflow pyfunc wrapper around the EMA generator and its text encoder."""
 
     def load_context(self, context: Any) -> None:
         import torch
 
+        from t2igan.config import ValidationParams
         from t2igan.gan.export import load_generator
         from t2igan.text.encoder import TextEncoder
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
+        # The caption limit of the validation that admitted the training captions (models registered before
+        # it was recorded: that limit's default).
+        config = getattr(context, "model_config", None) or {}
+        self.max_caption_chars = int(
+            config.get("max_caption_chars", ValidationParams.model_fields["max_caption_chars"].default)
+        )
         self.generator, self.meta = load_generator(Path(context.artifacts["generator"]), device=device)
         spec = self.meta["encoder"]["spec"]
         self.encoder = TextEncoder(
@@ -99,9 +105,9 @@ class TextToImageModel(mlflow.pyfunc.PythonModel):
             caption = row["caption"]
             if not isinstance(caption, str) or not caption.strip():
                 raise _bad_request(f"row {index}: caption must be a non-empty string")
-            if len(caption) > MAX_CAPTION_CHARS:
+            if len(caption) > self.max_caption_chars:
                 raise _bad_request(
-                    f"row {index}: caption has {len(caption)} characters (limit {MAX_CAPTION_CHARS})"
+                    f"row {index}: caption has {len(caption)} characters (limit {self.max_caption_chars})"
                 )
             count = _optional_int(row, "num_images") or 1
             if not 1 <= count <= MAX_NUM_IMAGES:
@@ -116,7 +122,10 @@ class TextToImageModel(mlflow.pyfunc.PythonModel):
         return out
 
     def predict(
-        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+        self,
+        context: Any,  # noqa: ARG002 - MLflow's signature; what this needs, load_context kept
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
         from t2igan.gan.sampling import generate
 
@@ -137,15 +146,3 @@ class TextToImageModel(mlflow.pyfunc.PythonModel):
                 "image": [png_base64(image) for image in images],
             }
         )
-
-
-def decode_png(data: str) -> np.ndarray:
-    """base64 PNG (as returned by the model) -> uint8 HxWx3; raises if it is not a valid PNG."""
-    from PIL import Image
-
-    raw = base64.b64decode(data)
-    if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
-        raise ValueError("not a PNG")
-    with Image.open(io.BytesIO(raw)) as image:
-        image.load()
-        return np.asarray(image.convert("RGB"))

@@ -1,0 +1,137 @@
+"""The registry's aliases: who is @champion, who is @challenger, and the record every move leaves.
+
+Aliases, not stages: a new version is @challenger; @champion moves by the promotion policy, by hand
+(`t2igan promote`) or back (`t2igan rollback`). Every move of @champion is recorded on the version it now
+points at: when (`champion.since`), why (`champion.reason`) and, unless it is a rollback, which version it
+replaced and that version's figures (`champion.previous`, `champion.previous_metrics`), the chain rollback
+follows. Moves are serialised by `promotion_lock`, so two pipelines finishing together cannot interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from t2igan.config import Params, load_params
+from t2igan.errors import T2iganError
+from t2igan.metrics.report import ChampionFigures
+from t2igan.paths import ProjectPaths
+from t2igan.tracking import configure, local_store_dir
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+METRICS_TAG = "metrics"  # a version's summary figures (t2igan.metrics.registry.summary), as JSON
+SINCE, REASON = "champion.since", "champion.reason"
+PREVIOUS, PREVIOUS_METRICS = "champion.previous", "champion.previous_metrics"
+ROLLED_BACK_AT = "champion.rolled_back_at"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@contextlib.contextmanager
+def promotion_lock(paths: ProjectPaths) -> Iterator[None]:
+    """Serialise read-decide-move for a local (sqlite) store: a file lock beside it."""
+    lock_dir = local_store_dir(paths)
+    if lock_dir is None:
+        yield
+        return
+    from filelock import FileLock
+
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_dir / ".promotion.lock"), timeout=300):
+        yield
+
+
+def version_metrics(version: Any) -> dict[str, Any] | None:
+    raw = (version.tags or {}).get(METRICS_TAG)
+    return json.loads(raw) if raw else None
+
+
+def current_champion(client: Any, name: str) -> Any | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def move_champion(
+    client: Any, name: str, version: str, reason: str, replaced: Any | None, rollback: bool = False
+) -> None:
+    """Point @champion at `version` and record the move (a rollback keeps the version's own history)."""
+    client.set_registered_model_alias(name, CHAMPION, version)
+    tags = {SINCE: now(), REASON: reason}
+    if not rollback:
+        tags[PREVIOUS] = str(replaced.version) if replaced else ""
+        tags[PREVIOUS_METRICS] = json.dumps((version_metrics(replaced) if replaced else None) or {})
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    if rollback and replaced is not None:
+        client.set_model_version_tag(name, str(replaced.version), ROLLED_BACK_AT, tags[SINCE])
+    log.info("%s version %s is now @champion: %s", name, version, reason)
+
+
+def _registry(params_file: Path, project: Path | None) -> tuple[Any, str, ProjectPaths]:
+    import mlflow
+
+    paths = ProjectPaths.at(project)
+    configure(paths)
+    name = load_params(params_file).registry.model_name
+    return mlflow.MlflowClient(), name, paths
+
+
+def manual_promote(version: str, reason: str, params_file: Path, project: Path | None) -> str:
+    """`t2igan promote`: make a version @champion by hand, recording the reason and what it replaces."""
+    client, name, paths = _registry(params_file, project)
+    try:
+        client.get_model_version(name, version)
+    except Exception:
+        raise T2iganError(f"{name} has no version {version}") from None
+    with promotion_lock(paths):
+        move_champion(client, name, version, f"manual: {reason}", current_champion(client, name))
+    return name
+
+
+def rollback_champion(params_file: Path, project: Path | None) -> tuple[str, str]:
+    """`t2igan rollback`: @champion back to the version the current one replaced."""
+    client, name, paths = _registry(params_file, project)
+    with promotion_lock(paths):
+        champion = current_champion(client, name)
+        if champion is None:
+            raise T2iganError(f"{name} has no @champion to roll back")
+        previous = (champion.tags or {}).get(PREVIOUS)
+        if not previous:
+            raise T2iganError(f"{name} version {champion.version} replaced no earlier champion")
+        client.get_model_version(name, previous)  # fails loudly if that version was deleted
+        # The restored version keeps its own `champion.previous`, so a second rollback goes one further back.
+        move_champion(
+            client, name, previous, f"rollback from version {champion.version}", champion, rollback=True
+        )
+    return name, previous
+
+
+def champion_figures(params: Params, paths: ProjectPaths) -> ChampionFigures | None:
+    """The current champion's evaluation figures, from its training run; None without a champion."""
+    import mlflow
+
+    configure(paths)
+    client = mlflow.MlflowClient()
+    try:
+        champion = current_champion(client, params.registry.model_name)
+        if champion is None:
+            return None
+        run = client.get_run(champion.run_id)
+    except mlflow.exceptions.MlflowException as exc:
+        log.warning("could not read the champion's figures: %s", exc)
+        return None
+    return ChampionFigures(str(champion.version), champion.run_id, dict(run.data.metrics))

@@ -1,0 +1,79 @@
+"""Registering a trained model: the pyfunc model logged to its training run, a new version, its tags.
+
+The model is "models from code" (t2igan.registry.model_code): its directory carries the generator, the text
+encoder's own files and t2igan's code, so it loads offline in a fresh environment. The version carries its
+lineage (t2igan.registry.lineage) and its summary figures, which the promotion policy compares.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import t2igan
+from t2igan.config import Params
+from t2igan.errors import StageInputError
+from t2igan.metrics.registry import summary
+from t2igan.paths import ProjectPaths
+from t2igan.registry.aliases import CHALLENGER, METRICS_TAG
+from t2igan.registry.lineage import lineage_tags
+from t2igan.registry.pyfunc import SIGNATURE
+from t2igan.text.embeddings import read_encoder_record
+from t2igan.text.encoder import resolve_encoder_path, weights_hash
+
+MODEL_ARTIFACT = "model"
+PINNED = [
+    "torch",
+    "transformers",
+    "safetensors",
+    "pillow",
+    "numpy",
+    "pandas",
+    "mlflow",
+    "tokenizers",
+    "pydantic",
+]
+EXAMPLE = {"caption": ["A small red circle on the left on a white background"], "seed": [0], "num_images": [1]}
+
+
+def pip_requirements() -> list[str]:
+    return [f"{name}=={installed_version(name).split('+')[0]}" for name in PINNED]
+
+
+def encoder_files(paths: ProjectPaths) -> Path:
+    """The encoder's files, re-resolved by name and checked against the weights the embeddings came from."""
+    spec = read_encoder_record(paths.model_dir)["spec"]
+    directory = resolve_encoder_path(spec["name"])
+    if weights_hash(directory) != spec["weights_sha256"]:
+        raise StageInputError(
+            f"encoder {spec['name']!r} at {directory} is not the one the model was trained with; re-run embed"
+        )
+    return directory
+
+
+def publish(params: Params, paths: ProjectPaths, run_id: str, metrics: dict[str, Any]) -> Any:
+    """Log the model to the active run, register it as a new @challenger version; return that version."""
+    import mlflow
+
+    name = params.registry.model_name
+    info = mlflow.pyfunc.log_model(
+        name=MODEL_ARTIFACT,
+        python_model=str(Path(__file__).with_name("model_code.py")),
+        artifacts={"generator": str(paths.model_dir), "encoder": str(encoder_files(paths))},
+        code_paths=[str(Path(t2igan.__file__).parent)],
+        signature=SIGNATURE,
+        input_example=pd.DataFrame(EXAMPLE),
+        pip_requirements=pip_requirements(),
+        # What the served model refuses is what validation refused in training (t2igan.registry.pyfunc).
+        model_config={"max_caption_chars": params.validation.max_caption_chars},
+    )
+    tags = lineage_tags(params, paths)
+    tags[METRICS_TAG] = json.dumps(summary(metrics), sort_keys=True)
+    tags["run_id"] = run_id
+    version = mlflow.register_model(info.model_uri, name, tags=tags)
+    mlflow.MlflowClient().set_registered_model_alias(name, CHALLENGER, version.version)
+    return version
