@@ -30,12 +30,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 ## run: the main job, the Prefect training flow over the DVC stages on the synthetic default
 run: setup
-	$(BIN)/python -m flows.training
+	$(BIN)/t2igan flow run
 
 ## schedule: serve the training flow as a deployment on a cron schedule (CRON="0 3 * * *" by default)
 CRON ?= 0 3 * * *
 schedule: setup
-	$(BIN)/python -m flows.deployment serve --cron "$(CRON)"
+	$(BIN)/t2igan flow serve --cron "$(CRON)"
 
 ## serve: the @champion over HTTP on 127.0.0.1:$(PORT) (POST /invocations)
 PORT ?= 5001
@@ -49,9 +49,12 @@ test: setup
 test-quick: setup
 	$(BIN)/python -m pytest -m "not slow"
 
+## lint: ruff (style, unused arguments, commented-out code), functions under 50 lines, mypy on src/ and flows/
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/flake8 --select CFQ001 --max-function-length 50 src flows
+	$(BIN)/mypy
 
 bench: setup
 	@shopt -s nullglob; for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -11,28 +11,27 @@ decide, from dvc.lock, what to rebuild.
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_logger
 
+from t2igan.env import script, subprocess_env
 from t2igan.errors import EXIT_TRANSIENT
 
 _EXIT_CODE = re.compile(r"exited with (\d+)")
 _STAGE_TIME = re.compile(r"^t2igan (\w+): done in ([0-9.]+)s$", re.MULTILINE)
-_PROGRESS = re.compile(r"\d+%\|")  # a tqdm progress line
 _LOCKED = "Unable to acquire lock"
 _UNSAVED = "without confirmation"  # dvc checkout refusing to replace outputs changed in the workspace
-PROGRESS_LOG_SECONDS = 15.0
-RETRY_DELAYS = [5, 30]
+# Progress bars (the stages', DVC's own) redraw at most this often: a line in the task log each time.
+PROGRESS_ENV = {"TQDM_MININTERVAL": "15"}
+RETRY_DELAYS: list[float] = [5, 30]
 
 
 class StageFailed(RuntimeError):
@@ -53,22 +52,6 @@ class DvcOutput:
     seconds: float
 
 
-def tool(name: str) -> str:
-    """A console script from this interpreter's environment, so the flow works without an activated venv."""
-    local = Path(sys.executable).parent / name
-    return str(local) if local.exists() else name
-
-
-def stage_env() -> dict[str, str]:
-    """This environment's scripts on PATH, unless PATH already names it (then its order is kept as given)."""
-    env = dict(os.environ)
-    here = str(Path(sys.executable).parent)
-    entries = env.get("PATH", "").split(os.pathsep)
-    if here not in entries:
-        env["PATH"] = os.pathsep.join([here, *entries])
-    return env
-
-
 def _logger() -> Any:
     """The task's run logger (shown in the Prefect UI); a plain one when called outside a run."""
     try:
@@ -78,32 +61,40 @@ def _logger() -> Any:
 
 
 def run_dvc(args: list[str], project_dir: str, label: str) -> DvcOutput:
-    """Run a DVC command, streaming its output to the task log (progress bars sparingly)."""
+    """Run a DVC command, streaming its output to the task log."""
     logger = _logger()
     started = time.perf_counter()
     process = subprocess.Popen(
-        [tool("dvc"), *args],
+        [script("dvc"), *args],
         cwd=project_dir,
-        env=stage_env(),
+        env=subprocess_env(overrides=PROGRESS_ENV),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
     )
     lines: list[str] = []
-    last_progress = 0.0
     assert process.stdout is not None
-    for line in process.stdout:  # text mode turns tqdm's carriage returns into lines: log them sparingly
-        if _PROGRESS.search(line):
-            if time.perf_counter() - last_progress < PROGRESS_LOG_SECONDS:
-                continue
-            last_progress = time.perf_counter()
-        else:
-            lines.append(line)
+    for line in process.stdout:  # text mode turns progress bars' carriage returns into lines
+        lines.append(line)
         if line.strip():
             logger.info("%s | %s", label, line.rstrip())
     code = process.wait()
     return DvcOutput(code, "".join(lines), time.perf_counter() - started)
+
+
+def stage_changed(stage: str, project_dir: str) -> bool:
+    """Whether `dvc repro` would run the stage now (`dvc status --json`: {} when it is up to date)."""
+    done = subprocess.run(
+        [script("dvc"), "status", "--json", stage],
+        cwd=project_dir,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        return True  # let repro run it and report what is wrong
+    return bool(json.loads(done.stdout or "{}").get(stage))
 
 
 def reason(output: str) -> str:
@@ -134,6 +125,7 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
 )
 def run_stage(stage: str, project_dir: str) -> dict[str, Any]:
     """`dvc repro --single-item <stage>`: whether it ran or was up to date, its task time and its own time."""
+    ran = stage_changed(stage, project_dir)
     done = run_dvc(["repro", "--single-item", stage], project_dir, stage)
     if done.code != 0:
         match = _EXIT_CODE.search(done.output)
@@ -141,7 +133,6 @@ def run_stage(stage: str, project_dir: str) -> dict[str, Any]:
         raise StageFailed(
             stage, code, reason(done.output), transient=code == EXIT_TRANSIENT or _LOCKED in done.output
         )
-    ran = f"Stage '{stage}' didn't change, skipping" not in done.output
     own = {name: float(seconds) for name, seconds in _STAGE_TIME.findall(done.output)}
     _logger().info("stage %s %s in %.1fs", stage, "ran" if ran else "was up to date", done.seconds)
     return {
@@ -155,7 +146,11 @@ def run_stage(stage: str, project_dir: str) -> dict[str, Any]:
 def default_remote(project_dir: str) -> str | None:
     """The project's default DVC remote, or None: pull and push happen only where one is configured."""
     done = subprocess.run(
-        [tool("dvc"), "remote", "default"], cwd=project_dir, env=stage_env(), capture_output=True, text=True
+        [script("dvc"), "remote", "default"],
+        cwd=project_dir,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
     )
     name = done.stdout.strip()
     return name if done.returncode == 0 and name else None

@@ -20,12 +20,13 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
+from t2igan.markdown import table
+from t2igan.metrics.registry import better, is_figure
 from t2igan.paths import ProjectPaths
 from t2igan.tracking import RUN_FILE, tracking_uri
 
 DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s address
 INLINE_IMAGE_LIMIT = 2 << 20  # bytes; a larger grid is linked, not embedded
-LOWER_IS_BETTER = ("fid", "kid")
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -91,9 +92,10 @@ def metrics_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             continue
         other = theirs.get(key)
-        better = None
-        if isinstance(other, (int, float)) and not isinstance(other, bool) and other != value:
-            better = (value < other) == key.startswith(LOWER_IS_BETTER)
+        ours_better = None
+        comparable = isinstance(other, (int, float)) and not isinstance(other, bool) and other != value
+        if comparable and is_figure(key):
+            ours_better = better(key, float(value), float(other))  # type: ignore[arg-type]
         rows.append(
             {
                 "metric": key,
@@ -101,7 +103,7 @@ def metrics_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 f"champion {compared.get('version') or '(none)'}": None
                 if other is None
                 else round(float(other), 6),
-                "better": "-" if better is None else ("yes" if better else "no"),
+                "better": "-" if ours_better is None else ("yes" if ours_better else "no"),
             }
         )
     return rows
@@ -135,11 +137,16 @@ def render_markdown(summary: dict[str, Any]) -> str:
         )
     for transfer in summary["transfers"]:
         lines.append(f"- dvc {transfer['command']} ({transfer['remote']}): {transfer['summary']}")
-    lines += ["", "| stage | ran | task seconds | stage seconds |", "|---|---|---|---|"]
-    lines += [
-        f"| {s['stage']} | {s['ran']} | {s['seconds']} | {s.get('stage_seconds', '')} |"
+    stages = [
+        {
+            "stage": s["stage"],
+            "ran": str(s["ran"]),
+            "task seconds": str(s["seconds"]),
+            "stage seconds": str(s.get("stage_seconds", "")),
+        }
         for s in summary["stages"]
     ]
+    lines += ["", *table(stages, ["stage", "ran", "task seconds", "stage seconds"])]
     return "\n".join(lines) + "\n"
 
 

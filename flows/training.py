@@ -8,14 +8,12 @@ they go to params.override.yaml, which DVC tracks beside params.yaml, and that f
 afterwards (t2igan.overrides). A failed run names the stage and its reason in its state message, and the
 on_failure hook logs it and posts it to a webhook (flows/notify.py).
 
-Run it once: `make run` (or `python -m flows.training`); on a schedule: `python -m flows.deployment serve`.
+Run it once: `make run` (`t2igan flow run`); on a schedule: `t2igan flow serve` (flows/deployment.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,11 @@ from t2igan.env import apply_offline_defaults
 from t2igan.errors import T2iganError
 from t2igan.stages import STAGES
 
-__all__ = ["StageFailed", "main", "render_markdown", "training_flow"]
+__all__ = ["FlowFailed", "StageFailed", "run_once", "training_flow"]
+
+
+class FlowFailed(T2iganError):
+    """A run of the flow failed in a stage (the message names it and its reason)."""
 
 
 @flow(name="t2igan-training", on_failure=[notify_failure], on_crashed=[notify_failure])
@@ -38,7 +40,7 @@ def training_flow(
     overrides: dict[str, Any] | None = None,
     pull: bool = True,
     push: bool = True,
-    notify_url: str | None = None,
+    notify_url: str | None = None,  # noqa: ARG001 - read by the failure hook from the run's parameters
     mlflow_ui_url: str | None = None,
 ) -> dict[str, Any]:
     """Pull, run every DVC stage in order (skipping unchanged ones), push, then report.
@@ -67,48 +69,14 @@ def training_flow(
     return summary
 
 
-def parse_set(items: list[str]) -> dict[str, Any]:
-    """`key=value` pairs, values read as YAML (numbers, booleans, lists), as `dvc exp run -S` reads them."""
-    import yaml
-
-    parsed = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set {item!r}: expected key=value, such as train.lr_g=0.0002")
-        parsed[key.strip()] = yaml.safe_load(value)
-    return parsed
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Run the t2igan training flow (Prefect) over the DVC stages.")
-    parser.add_argument("--project", default=os.environ.get("T2IGAN_PROJECT", "."), help="project root")
-    parser.add_argument(
-        "--set", "-S", action="append", default=[], metavar="KEY=VALUE", help="override a param"
-    )
-    parser.add_argument("--no-pull", action="store_true", help="skip dvc pull")
-    parser.add_argument("--no-push", action="store_true", help="skip dvc push")
-    parser.add_argument("--summary-json", type=Path, help="also write the run summary here as JSON")
-    args = parser.parse_args(argv)
-    apply_offline_defaults()
+def run_once(
+    project: Path, overrides: dict[str, Any], pull: bool, push: bool, summary_json: Path | None = None
+) -> str:
+    """One run of the flow on an ephemeral Prefect API (`t2igan flow run`); returns its report as markdown."""
     try:
-        summary = training_flow(
-            project_dir=args.project,
-            overrides=parse_set(args.set),
-            pull=not args.no_pull,
-            push=not args.no_push,
-        )
-    except (StageFailed, T2iganError) as exc:
-        print(f"t2igan training flow: {exc}", file=sys.stderr)
-        return 1
-    if args.summary_json:
-        args.summary_json.write_text(json.dumps(summary, indent=2, default=str))
-    print()
-    print(render_markdown(summary))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        summary = training_flow(project_dir=str(project), overrides=overrides, pull=pull, push=push)
+    except StageFailed as exc:
+        raise FlowFailed(str(exc)) from None
+    if summary_json:
+        summary_json.write_text(json.dumps(summary, indent=2, default=str))
+    return "\n" + render_markdown(summary)

@@ -1,8 +1,9 @@
-"""The `t2igan` command line: every pipeline stage, plus generate, promote, rollback and doctor.
+"""The `t2igan` command line: every pipeline stage, the training flow, and generate, promote, rollback, doctor.
 
 Each `dvc.yaml` stage command is one of these; the stage logic itself lives in `t2igan.stages`. Errors a user
 can act on are printed as one line (no traceback) with an exit code that tells bad input (2) from transient
-trouble (75), which the Prefect flow uses to decide whether a retry can help.
+trouble (75), which the Prefect flow uses to decide whether a retry can help. Other crashes print a
+traceback without local variables: logs are kept (by Prefect, by CI), and locals can hold anything.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -19,13 +21,26 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from t2igan.env import apply_offline_defaults
-from t2igan.errors import T2iganError
+from t2igan.errors import ConfigError, T2iganError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help=__doc__.splitlines()[0],
+    pretty_exceptions_show_locals=False,
+)
+flow_app = typer.Typer(no_args_is_help=True, help="The Prefect training flow over the DVC stages.")
+app.add_typer(flow_app, name="flow")
 log = logging.getLogger("t2igan")
 
-ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="params file (DVC params)")]
-ProjectOption = Annotated[Path, typer.Option("--project", help="project root (default: current directory)")]
+ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="params file, relative to the project")]
+ProjectOption = Annotated[
+    Path | None, typer.Option("--project", help="project root (default: current directory)")
+]
+SetOption = Annotated[
+    list[str] | None, typer.Option("--set", "-S", metavar="KEY=VALUE", help="override a param for this run")
+]
+NotifyOption = Annotated[str | None, typer.Option("--notify-url", help="webhook to POST to when a run fails")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,7 +53,8 @@ def _friendly(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except T2iganError as exc:
-            typer.echo(f"t2igan {command.__name__.rstrip('_')}: error: {exc}", err=True)
+            name = command.__name__.rstrip("_").replace("_", " ")
+            typer.echo(f"t2igan {name}: error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -57,12 +73,17 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) ->
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def params_path(params: Path, project: Path | None) -> Path:
+    """`--params` as given when absolute or without `--project`, else relative to the project."""
+    return params if params.is_absolute() or project is None else project / params
+
+
 def _run_stage(stage: str, params_file: Path, project: Path | None) -> Any:
     from t2igan.config import load_params
     from t2igan.paths import ProjectPaths
 
     started = time.perf_counter()
-    params = load_params(params_file)
+    params = load_params(params_path(params_file, project))
     module = importlib.import_module(f"t2igan.stages.{stage}")
     result = module.run(params, ProjectPaths.at(project))
     # The stage's own time, without interpreter start-up or DVC: the flow reports it beside its task's time.
@@ -70,63 +91,57 @@ def _run_stage(stage: str, params_file: Path, project: Path | None) -> Any:
     return result
 
 
-@app.command()
-@_friendly
-def scan(params: ParamsOption = Path("params.yaml"), project: ProjectOption = None) -> None:
-    """Fingerprint the dataset's files into data/source.json (ingest reruns when it changes)."""
-    result = _run_stage("scan", params, project)
-    typer.echo(f"{result.source} source: {result.files} files, {result.bytes} bytes ({result.digest[:12]})")
-
-
-@app.command()
-@_friendly
-def ingest(params: ParamsOption = Path("params.yaml"), project: ProjectOption = None) -> None:
-    """Read the configured dataset into data/ingest/manifest.parquet."""
-    result = _run_stage("ingest", params, project)
-    typer.echo(f"ingested {result.rows} captions of {result.images} images: {result.splits}")
-
-
-@app.command()
-@_friendly
-def validate(params: ParamsOption = Path("params.yaml"), project: ProjectOption = None) -> None:
-    """Run the great-expectations suite; quarantine bad rows; build the image store."""
-    result = _run_stage("validate", params, project)
-    typer.echo(f"validated {result.rows} rows: {result.clean_rows} clean, {result.rejected_rows} rejected")
-
-
-@app.command()
-@_friendly
-def embed(params: ParamsOption = Path("params.yaml"), project: ProjectOption = None) -> None:
-    """Embed every clean caption with the text encoder (cached per caption)."""
-    result = _run_stage("embed", params, project)
-    typer.echo(f"embedded {result.captions} captions: {result.encoded} encoded, {result.from_cache} from cache")
-
-
-@app.command()
-@_friendly
-def train(params: ParamsOption = Path("params.yaml"), project: ProjectOption = None) -> None:
-    """Train the GAN (resumes from the newest matching checkpoint)."""
-    result = _run_stage("train", params, project)
-    typer.echo(f"trained {result.steps} steps (resumed from {result.resumed_from}); MLflow run {result.run_id}")
-
-
-@app.command()
-@_friendly
-def evaluate(params: ParamsOption = Path("params.yaml"), project: ProjectOption = None) -> None:
-    """FID and text alignment of the trained generator."""
-    metrics = _run_stage("evaluate", params, project).metrics
-    name = metrics["fid_name"]
+def _fid_line(result: Any) -> str:
+    metrics = result.metrics
     extra = f", alignment {metrics['alignment']:.3f}" if "alignment" in metrics else ""
-    typer.echo(f"{name} {metrics[name]:.3f}{extra}")
+    return f"{metrics['fid_name']} {metrics[metrics['fid_name']]:.3f}{extra}"
 
 
-@app.command()
-@_friendly
-def register(params: ParamsOption = Path("params.yaml"), project: ProjectOption = None) -> None:
-    """Register the model in MLflow (@challenger) and promote it to @champion if it is better."""
-    result = _run_stage("register", params, project)
+def _decision_line(result: Any) -> str:
     state = "promoted to @champion" if result.promoted else "kept as @challenger"
-    typer.echo(f"{result.model_name} version {result.version} {state}: {result.reason}")
+    return f"{result.model_name} version {result.version} {state}: {result.reason}"
+
+
+# Each DVC stage: its help line and the line it prints when done.
+STAGE_COMMANDS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "scan": (
+        "Fingerprint the dataset's files into data/source.json (ingest reruns when it changes).",
+        lambda r: f"{r.source} source: {r.files} files, {r.bytes} bytes ({r.digest[:12]})",
+    ),
+    "ingest": (
+        "Read the configured dataset into data/ingest/manifest.parquet.",
+        lambda r: f"ingested {r.rows} captions of {r.images} images: {r.splits}",
+    ),
+    "validate": (
+        "Run the great-expectations suite; quarantine bad rows; build the image store.",
+        lambda r: f"validated {r.rows} rows: {r.clean_rows} clean, {r.rejected_rows} rejected",
+    ),
+    "embed": (
+        "Embed every clean caption with the text encoder (cached per caption).",
+        lambda r: f"embedded {r.captions} captions: {r.encoded} encoded, {r.from_cache} from cache",
+    ),
+    "train": (
+        "Train the GAN (resumes from the newest matching checkpoint).",
+        lambda r: f"trained {r.steps} steps (resumed from {r.resumed_from}); MLflow run {r.run_id}",
+    ),
+    "evaluate": ("FID and text alignment of the trained generator.", _fid_line),
+    "register": (
+        "Register the model in MLflow (@challenger) and promote it to @champion if it is better.",
+        _decision_line,
+    ),
+}
+
+
+def _stage_command(stage: str, done: Callable[[Any], str]) -> Callable[..., None]:
+    def command(params: ParamsOption = Path("params.yaml"), project: ProjectOption = None) -> None:
+        typer.echo(done(_run_stage(stage, params, project)))
+
+    command.__name__ = stage
+    return _friendly(command)
+
+
+for _stage, (_help, _done) in STAGE_COMMANDS.items():
+    app.command(name=_stage, help=_help)(_stage_command(_stage, _done))
 
 
 @app.command()
@@ -144,7 +159,7 @@ def generate(
     project: ProjectOption = None,
 ) -> None:
     """Generate PNGs for a caption with a registered model (output.png, or output-<k>.png for several)."""
-    from t2igan.serving import generate_files
+    from t2igan.registry.generate import generate_files
 
     for path in generate_files(caption, model, output, num_images, seed, project, truncation):
         typer.echo(str(path))
@@ -159,9 +174,9 @@ def promote(
     project: ProjectOption = None,
 ) -> None:
     """Make a version @champion by hand, recording the reason and the version it replaces."""
-    from t2igan.serving import manual_promote
+    from t2igan.registry.aliases import manual_promote
 
-    name = manual_promote(version, reason, params, project)
+    name = manual_promote(version, reason, params_path(params, project), project)
     typer.echo(f"{name} version {version} is @champion")
 
 
@@ -169,9 +184,9 @@ def promote(
 @_friendly
 def rollback(params: ParamsOption = Path("params.yaml"), project: ProjectOption = None) -> None:
     """Give @champion back to the version it replaced."""
-    from t2igan.serving import rollback_champion
+    from t2igan.registry.aliases import rollback_champion
 
-    name, version = rollback_champion(params, project)
+    name, version = rollback_champion(params_path(params, project), project)
     typer.echo(f"{name} @champion is version {version} again")
 
 
@@ -187,6 +202,91 @@ def doctor(project: ProjectOption = None) -> None:
         typer.echo(f"[{'ok' if ok else 'FAIL'}] {name}: {detail}")
     if failed:
         raise typer.Exit(1)
+
+
+def _flows(project: Path | None) -> Path:
+    """Make the project's `flows` package importable (and the project the working directory) for a flow."""
+    root = (project or Path.cwd()).resolve()
+    if not (root / "flows" / "training.py").is_file():
+        raise ConfigError(f"{root}: no flows/training.py here (--project names a t2igan project)")
+    os.chdir(root)  # Prefect's runner starts flow runs from the working directory, by entrypoint
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
+    return root
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """`key=value` pairs, values read as YAML (numbers, booleans, lists), as `dvc exp run -S` reads them."""
+    import yaml
+
+    parsed: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key=value, such as train.lr_g=0.0002")
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
+@flow_app.command("run")
+@_friendly
+def flow_run(
+    project: ProjectOption = None,
+    set_: SetOption = None,
+    no_pull: Annotated[bool, typer.Option("--no-pull", help="skip dvc pull")] = False,
+    no_push: Annotated[bool, typer.Option("--no-push", help="skip dvc push")] = False,
+    summary_json: Annotated[
+        Path | None, typer.Option("--summary-json", help="also write the summary here")
+    ] = None,
+) -> None:
+    """Run the training flow once: dvc pull, every DVC stage (unchanged ones skipped), dvc push, report."""
+    summary_path = summary_json.resolve() if summary_json else None
+    overrides = parse_set(set_)
+    root = _flows(project)
+    from flows.training import run_once
+
+    typer.echo(run_once(root, overrides, pull=not no_pull, push=not no_push, summary_json=summary_path))
+
+
+@flow_app.command("serve")
+@_friendly
+def flow_serve(
+    project: ProjectOption = None,
+    name: Annotated[str, typer.Option("--name", help="deployment name")] = "t2igan-scheduled",
+    cron: Annotated[str, typer.Option("--cron", help="cron schedule")] = "0 3 * * *",
+    no_schedule: Annotated[bool, typer.Option("--no-schedule", help="runs only when triggered")] = False,
+    set_: SetOption = None,
+    notify_url: NotifyOption = None,
+) -> None:
+    """Serve the training flow as a deployment on a cron schedule, running its runs here until stopped."""
+    root = _flows(project)
+    from flows.deployment import serve
+
+    serve(root, name, None if no_schedule else cron, parse_set(set_), notify_url)
+
+
+@flow_app.command("deploy")
+@_friendly
+def flow_deploy(
+    pool: Annotated[str, typer.Option("--pool", help="work pool (process, docker, kubernetes, ...)")],
+    project: ProjectOption = None,
+    name: Annotated[str, typer.Option("--name", help="deployment name")] = "t2igan-scheduled",
+    cron: Annotated[str, typer.Option("--cron", help="cron schedule")] = "0 3 * * *",
+    no_schedule: Annotated[bool, typer.Option("--no-schedule", help="runs only when triggered")] = False,
+    set_: SetOption = None,
+    notify_url: NotifyOption = None,
+    image: Annotated[str | None, typer.Option("--image", help="container image holding the project")] = None,
+    gpus: Annotated[int, typer.Option("--gpus", help="GPUs per run on a docker pool (-1 = all)")] = 0,
+    job_variables: Annotated[str | None, typer.Option("--job-variables", help="JSON job variables")] = None,
+) -> None:
+    """Register the training flow's deployment on a work pool; a worker of the pool runs it."""
+    root = _flows(project)
+    from flows.deployment import DeployTarget, deploy
+
+    target = DeployTarget(pool, image, gpus, job_variables)
+    deployed = deploy(root, name, None if no_schedule else cron, parse_set(set_), notify_url, target)
+    typer.echo(f"deployment {deployed} registered on pool {pool}")
 
 
 def main() -> None:

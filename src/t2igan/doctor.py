@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 
 def checks(project: Path | None) -> list[tuple[str, bool, str]]:
     out: list[tuple[str, bool, str]] = []
 
-    def check(name: str, probe) -> None:
+    def check(name: str, probe: Callable[[], object]) -> None:
         try:
             out.append((name, True, str(probe())))
         except Exception as exc:  # report every failure, keep checking the rest
