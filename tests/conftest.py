@@ -1,52 +1,29 @@
 """Shared fixtures: an offline environment, tiny params, and temporary projects with their own stores.
 
 Every test that touches MLflow gets the sqlite store of its own temporary project (never the repo's mlruns/),
-and every cache lives under that project too.
+and every cache lives under that project too. Tests under tests/integration are marked `integration`.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from t2igan.config import Params, deep_merge, parse_params
+from t2igan.config import Params
 from t2igan.env import OFFLINE_DEFAULTS
 from t2igan.paths import ProjectPaths
+from tests.support.project import reset_mlflow, run_stages, tiny_params_dict, write_project
 
-REPO = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
-
-# Small enough to run the whole pipeline in well under a minute on 2 cores.
-TINY: dict[str, Any] = {
-    "data": {
-        "image_size": 16,
-        "synthetic": {"num_train": 160, "num_test": 48, "num_heldout": 32, "resolution": 32},
-    },
-    "train": {"steps": 12, "batch_size": 8, "log_every": 4, "sample_every": 6, "checkpoint_every": 4},
-    "evaluate": {
-        "fid_samples": 24,
-        "alignment_samples": 24,
-        "grid_captions": 4,
-        "grid_seeds": 2,
-        "judge": {"epochs": 1, "width": 8},
-    },
-}
+INTEGRATION = Path(__file__).parent / "integration"
 
 
-def repo_params() -> dict[str, Any]:
-    return yaml.safe_load((REPO / "params.yaml").read_text())
-
-
-def tiny_params_dict(**overrides: Any) -> dict[str, Any]:
-    return deep_merge(deep_merge(repo_params(), TINY), overrides)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(autouse=True)
@@ -59,44 +36,24 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def tiny_params() -> Params:
+    from t2igan.config import parse_params
+
     return parse_params(tiny_params_dict())
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> ProjectPaths:
     """An empty project root with tiny params.yaml."""
-    root = tmp_path / "project"
-    root.mkdir()
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params_dict(), sort_keys=False))
-    return ProjectPaths.at(root)
-
-
-def run_stages(params: Params, paths: ProjectPaths, *stages: str) -> dict[str, Any]:
-    """Run stages in-process, in order, as the CLI would; return their results by name."""
-    results = {}
-    for stage in stages:
-        results[stage] = importlib.import_module(f"t2igan.stages.{stage}").run(params, paths)
-    return results
-
-
-def reset_mlflow() -> None:
-    """Forget the tracking URI a previous test set, so the next configure() takes effect cleanly."""
-    import mlflow
-
-    if mlflow.active_run():
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
+    return write_project(tmp_path / "project", tiny_params_dict())
 
 
 @pytest.fixture(scope="module")
 def trained_project(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
     """One tiny pipeline run through register, shared by the tests of one module (which may change it)."""
-    root = tmp_path_factory.mktemp("trained") / "project"
-    root.mkdir()
+    from t2igan.config import parse_params
+
     raw = tiny_params_dict()
-    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    paths = ProjectPaths.at(root)
+    paths = write_project(tmp_path_factory.mktemp("trained") / "project", raw)
     saved = {key: os.environ.get(key) for key in OFFLINE_DEFAULTS}
     os.environ.update(OFFLINE_DEFAULTS)
     try:
@@ -110,29 +67,18 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
     return paths
 
 
-def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
-) -> subprocess.CompletedProcess:
-    """Run the installed `t2igan` console script."""
-    full_env = {**os.environ, **OFFLINE_DEFAULTS, **(env or {})}
-    full_env["PATH"] = f"{VENV_BIN}{os.pathsep}{full_env.get('PATH', '')}"
-    return subprocess.run(
-        [str(VENV_BIN / "t2igan"), *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+@pytest.fixture(scope="session")
+def inception() -> Any:
+    """The FID network, loaded once per test session."""
+    from t2igan.metrics.inception import InceptionFeatures
+
+    return InceptionFeatures()
 
 
-def copy_project_files(destination: Path) -> None:
-    """The files a DVC project of t2igan needs (code stays installed; dvc.yaml names src/ as deps)."""
-    for name in ("dvc.yaml", "params.override.yaml", "flows", "src"):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(
-                source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-            )
-        else:
-            shutil.copy2(source, destination / name)
+@pytest.fixture(scope="session")
+def reference_features(inception: Any) -> dict[str, Any]:
+    """Inception features of each torch-fidelity reference set."""
+    from t2igan.metrics.features import extract
+    from tests.support.fid_reference import SETS, batches, load_set
+
+    return {name: extract(inception, batches(load_set(name))) for name in SETS}

@@ -1,0 +1,369 @@
+"""The whole pipeline on a tiny config through real Prefect, real DVC and a real MLflow sqlite store.
+
+One project serves the whole module, in order: a served deployment on a real `prefect server` runs it first,
+then the same project is run again, retried, changed, pushed and pulled, experimented on, and finally fed bad
+data. The only fault injected is a `t2igan` wrapper first on the served flow's PATH that fails one stage once
+with exit code 75 when a test arms it (the tools themselves are never replaced).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+import yaml
+
+from t2igan.config import OVERRIDE_FILE
+from t2igan.overrides import empty_file
+from tests.support.project import VENV_BIN, checked, dvc, dvc_project, repro_ran, tiny_params_dict, tool_env
+from tests.support.services import PrefectApi, prefect_server, served_deployment, service_env, webhook_receiver
+
+pytestmark = pytest.mark.slow
+
+STAGE_TASKS = {f"dvc-{s}" for s in ("scan", "ingest", "validate", "embed", "train", "evaluate", "register")}
+FAULT_WRAPPER = """#!/bin/sh
+# Test fault hook: `t2igan <stage>` exits 75 (transient) once when {arm} names that stage, then disarms.
+if [ -f "{arm}" ] && [ "$1" = "$(cat "{arm}")" ]; then
+  rm -f "{arm}"
+  echo "t2igan $1: error: MLflow tracking server unreachable (injected by the test)" >&2
+  exit 75
+fi
+exec "{real}" "$@"
+"""
+
+
+def _env(project: Path) -> dict[str, str]:
+    # its own Prefect database and settings; a slow machine's ephemeral API may take a while to start
+    return tool_env(
+        PREFECT_HOME=str(project / ".prefect"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120"
+    )
+
+
+def _flow(project: Path) -> dict:
+    summary = project / "summary.json"
+    checked([str(VENV_BIN / "t2igan"), "flow", "run", "--summary-json", str(summary)], project, _env(project))
+    return json.loads(summary.read_text())
+
+
+def _ran(summary: dict) -> set[str]:
+    return {s["stage"] for s in summary["stages"] if s["ran"]}
+
+
+def _client(project: Path) -> mlflow.MlflowClient:
+    uri = f"sqlite:///{project / 'mlruns' / 'mlflow.db'}"
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _registered(project: Path) -> dict[str, Any]:
+    return json.loads((project / "metrics" / "register.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def flow_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("e2e")
+    root = dvc_project(base / "project", tiny_params_dict(), ignore="summary.json\n.fault/\n")
+    dvc(root, "remote", "add", "--default", "local", str(base / "dvc-remote"))  # the one-command remote
+    checked(["git", "add", "-A"], root)
+    checked(["git", "commit", "-qm", "project"], root)
+    wrapper = root / ".fault" / "bin" / "t2igan"
+    wrapper.parent.mkdir(parents=True)
+    wrapper.write_text(FAULT_WRAPPER.format(arm=root / ".fault" / "arm", real=VENV_BIN / "t2igan"))
+    wrapper.chmod(0o755)
+    return root
+
+
+@pytest.fixture(scope="module")
+def prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectApi]:
+    with prefect_server(tmp_path_factory.mktemp("prefect-server")) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def deployment(flow_project: Path, prefect: PrefectApi, webhook: tuple[str, list]) -> Iterator[dict[str, Any]]:
+    url, _ = webhook
+    args = ["--cron", "0 3 * * *", "--notify-url", url]
+    with served_deployment(
+        flow_project, prefect, "e2e", args, path_prefix=flow_project / ".fault" / "bin"
+    ) as found:
+        yield found
+
+
+def test_served_deployment_runs_every_stage_and_registers_a_champion(
+    flow_project: Path, prefect: PrefectApi, deployment: dict[str, Any]
+) -> None:
+    # Given the deployment served on a real Prefect server, with its nightly schedule
+    assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["0 3 * * *"]
+
+    # When a run is triggered
+    run = prefect.run_deployment(deployment["id"], {})
+
+    # Then every stage ran once as its own task, between a pull and a push, and the run completed
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    tasks = prefect.task_runs(run["id"])
+    assert set(tasks) == STAGE_TASKS | {"dvc-pull", "dvc-push"}
+    assert {name: t["run_count"] for name, t in tasks.items()} == dict.fromkeys(tasks, 1)
+    assert "in sync" in dvc(flow_project, "status", "--cloud")
+
+    registered = _registered(flow_project)
+    assert registered["version"] == "1" and registered["promoted"] is True
+    assert registered["compared_with"] is None  # the first version had no champion to meet
+    evaluation = json.loads((flow_project / "metrics" / "eval.json").read_text())
+    assert evaluation["fid_name"] == "fid_24" and evaluation["fid_24"] > 0
+    assert set(evaluation["attr_acc_heldout"]) >= {"color", "shape", "mean"}
+
+    client = _client(flow_project)
+    version = client.get_model_version_by_alias("t2igan", "champion")
+    assert str(version.version) == "1"
+    assert version.tags["lineage.git_dirty"] == "false"
+    mlflow_run = client.get_run(registered["run_id"])
+    assert mlflow_run.data.metrics["fid_24"] == pytest.approx(evaluation["fid_24"])
+    assert any(a.path.startswith("samples") for a in client.list_artifacts(mlflow_run.info.run_id))
+
+    # Lineage leads back to exactly the data DVC recorded: the tags are dvc.lock's output hashes.
+    lock = yaml.safe_load((flow_project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {s.removeprefix("dvc-") for s in STAGE_TASKS}
+    for stage, out in (("validate", "data/clean"), ("embed", "data/embeddings"), ("ingest", "data/ingest")):
+        locked = next(o["md5"] for o in lock["stages"][stage]["outs"] if o["path"] == out)
+        assert version.tags[f"lineage.dvc.{stage}_md5"] == locked
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=flow_project, capture_output=True, text=True).stdout
+    assert version.tags["lineage.git_commit"] == head.strip()
+
+    # And the run left its report in Prefect: metrics table, sample grid, links, decision
+    artifacts = prefect.artifacts(run["id"])
+    assert set(artifacts) == {
+        "t2igan-training-summary",
+        "t2igan-metrics",
+        "t2igan-samples",
+        "t2igan-mlflow-run",
+        "t2igan-model-version",
+    }
+    assert "promoted to @champion (no champion yet)" in artifacts["t2igan-training-summary"]["data"]
+    table = json.loads(artifacts["t2igan-metrics"]["data"])
+    fid_row = next(row for row in table if row["metric"] == "fid_24")
+    assert fid_row["version 1"] == pytest.approx(evaluation["fid_24"], rel=1e-5)
+    grid = artifacts["t2igan-samples"]["data"]
+    assert (
+        base64.b64decode(grid.removeprefix("data:image/png;base64,"))
+        == (flow_project / "artifacts" / "evaluate" / "samples.png").read_bytes()
+    )
+    assert registered["run_id"] in artifacts["t2igan-mlflow-run"]["data"]
+    assert "#/models/t2igan/versions/1" in artifacts["t2igan-model-version"]["data"]
+
+
+def test_second_run_with_nothing_changed_runs_nothing(flow_project: Path) -> None:
+    checkpoint_times = {
+        p: p.stat().st_mtime_ns for p in (flow_project / "artifacts/train/checkpoints").iterdir()
+    }
+    summary = _flow(flow_project)  # `make run`: the same flow on an ephemeral Prefect API
+    assert _ran(summary) == {"scan"}  # the dataset listing: unchanged, so nothing after it runs
+    assert summary["version"] == "1" and summary["registered_now"] is False
+    assert {
+        p: p.stat().st_mtime_ns for p in (flow_project / "artifacts/train/checkpoints").iterdir()
+    } == checkpoint_times
+    assert repro_ran(dvc(flow_project, "repro")) == {"scan"}
+
+
+def test_a_transient_failure_is_retried_and_the_run_succeeds_with_its_overrides(
+    flow_project: Path, prefect: PrefectApi, deployment: dict[str, Any]
+) -> None:
+    # Given register armed to fail once as if the tracking server were down, and an override for this run
+    (flow_project / ".fault" / "arm").write_text("register")
+    params_before = (flow_project / "params.yaml").read_bytes()
+
+    run = prefect.run_deployment(deployment["id"], {"overrides": {"register.fid_margin": 0.5}})
+
+    # Then the register task ran twice, and the run completed with a new version judged under the override
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    assert not (flow_project / ".fault" / "arm").exists()  # the fault fired
+    tasks = prefect.task_runs(run["id"])
+    assert tasks["dvc-register"]["run_count"] == 2
+    assert {name: t["run_count"] for name, t in tasks.items() if name != "dvc-register"} == dict.fromkeys(
+        set(tasks) - {"dvc-register"}, 1
+    )
+    registered = _registered(flow_project)
+    assert registered["version"] == "2" and registered["promoted"] is False
+    assert "by the margin 0.5" in registered["reason"]
+    assert registered["compared_with"]["version"] == "1"
+
+    # params.yaml untouched, the override recorded where DVC reads it, and the file empty again
+    assert (flow_project / "params.yaml").read_bytes() == params_before
+    lock = yaml.safe_load((flow_project / "dvc.lock").read_text())
+    assert lock["stages"]["register"]["params"][OVERRIDE_FILE] == {
+        "register": {"fid_margin": 0.5},
+        "validation": {},
+    }
+    assert (flow_project / OVERRIDE_FILE).read_text() == empty_file()
+
+
+def test_changing_an_evaluation_param_reruns_only_evaluate_and_register(flow_project: Path) -> None:
+    params = yaml.safe_load((flow_project / "params.yaml").read_text())
+    params["evaluate"]["seed"] = 99
+    (flow_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert repro_ran(dvc(flow_project, "repro")) == {"scan", "evaluate", "register"}
+    assert _registered(flow_project)["version"] == "3"
+
+
+def _cached_outputs(project: Path) -> list[Path]:
+    """The outputs dvc.lock records that DVC caches (and so pushes and pulls): not the `cache: false` ones."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    dvc_yaml = yaml.safe_load((project / "dvc.yaml").read_text())
+    uncached = {
+        next(iter(entry))
+        for stage in dvc_yaml["stages"].values()
+        for entry in stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
+        if isinstance(entry, dict) and next(iter(entry.values())).get("cache") is False
+    }
+    outs = {o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])}
+    return [project / out for out in sorted(outs - uncached)]
+
+
+def _digests(outputs: list[Path]) -> dict[str, str]:
+    files = [f for out in outputs for f in ([out] if out.is_file() else sorted(out.rglob("*"))) if f.is_file()]
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def test_push_then_pull_into_an_empty_cache_restores_byte_identical_outputs(flow_project: Path) -> None:
+    # Given everything pushed to the local-directory remote
+    dvc(flow_project, "push")
+    outputs = _cached_outputs(flow_project)
+    assert {"data/clean", "data/embeddings", "artifacts/train/checkpoints", "artifacts/train/model"} <= {
+        str(out.relative_to(flow_project)) for out in outputs
+    }
+    before = _digests(outputs)
+
+    # When the cache and every output are gone
+    shutil.rmtree(flow_project / ".dvc" / "cache")
+    for out in outputs:
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+
+    # Then a pull brings back the same bytes
+    dvc(flow_project, "pull")
+    assert _digests(outputs) == before
+
+
+def test_the_flow_s_pull_keeps_outputs_changed_in_the_workspace(flow_project: Path) -> None:
+    # Given an output changed in the workspace since dvc.lock (as an interrupted training leaves checkpoints)
+    changed = flow_project / "data" / "ingest" / "dataset.json"
+    original = changed.read_bytes()
+    changed.write_text("{}")
+    script = (
+        "import json, sys; from flows.dvc_tasks import dvc_pull; "
+        "print(json.dumps(dvc_pull.fn(sys.argv[1], 'local')))"
+    )
+    try:
+        # When the flow's pull task runs, Then it warns instead of failing the run, and keeps the change
+        out = checked([sys.executable, "-c", script, str(flow_project)], flow_project, _env(flow_project))
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["summary"].startswith("kept outputs changed in the workspace")
+        assert changed.read_text() == "{}"
+    finally:
+        changed.write_bytes(original)
+    assert "modified" not in dvc(flow_project, "status", "ingest")
+
+
+def test_dvc_exp_run_becomes_an_mlflow_run_tagged_with_the_experiment(flow_project: Path) -> None:
+    done = dvc(flow_project, "exp", "run", "-n", "lr-probe", "-S", "train.lr_g=0.0003")
+    assert {"train", "evaluate", "register"} <= repro_ran(done)
+    runs = _client(flow_project).search_runs(
+        experiment_ids=[_client(flow_project).get_experiment_by_name("t2igan").experiment_id],
+        filter_string="tags.`dvc.exp_name` = 'lr-probe'",
+    )
+    assert len(runs) == 1
+    assert runs[0].data.params["train.lr_g"] == "0.0003"
+    assert runs[0].data.tags["dvc.exp_baseline_rev"]
+    assert _registered(flow_project)["run_id"] == runs[0].info.run_id
+    assert "lr-probe" in dvc(flow_project, "exp", "list")
+
+
+def test_bad_data_fails_the_run_with_the_validation_reason_and_no_retry(
+    flow_project: Path, prefect: PrefectApi, deployment: dict[str, Any], webhook: tuple[str, list]
+) -> None:
+    # Given a landing directory where most images are broken, chosen for this run by an override
+    landing = flow_project.parent / "bad-landing"
+    landing.mkdir()
+    for i in range(10):
+        (landing / f"img{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n not really an image")
+        (landing / f"img{i}.txt").write_text(f"a broken picture number {i}\n")
+    overrides = {"data.source": "folder", "data.path": str(landing), "data.name": "bad"}
+    params_before = (flow_project / "params.yaml").read_bytes()
+
+    run = prefect.run_deployment(deployment["id"], {"overrides": overrides})
+
+    # Then the run failed in validate, once, saying why; nothing after validate ran
+    assert run["state"]["type"] == "FAILED"
+    message = run["state"]["message"]
+    assert "stage 'validate' failed (exit code 2)" in message
+    assert "10 of 10 rows rejected" in message
+    tasks = prefect.task_runs(run["id"])
+    assert tasks["dvc-validate"]["run_count"] == 1
+    assert not {"dvc-embed", "dvc-train", "dvc-push"} & set(tasks)
+
+    # And the failure hook logged it and posted it to the webhook (hooks run after the state is set)
+    _, received = webhook
+    deadline = time.monotonic() + 60
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(received) == 1 and received[0]["stage"] == "validate"
+    assert "10 of 10 rows rejected" in received[0]["reason"] and received[0]["state"] == "Failed"
+    assert prefect.log_line(run["id"], "failed in stage validate") is not None
+    assert (flow_project / "params.yaml").read_bytes() == params_before
+    assert (flow_project / OVERRIDE_FILE).read_text() == empty_file()
+
+
+def test_deploy_sends_the_scheduled_flow_to_work_pools_with_gpu_job_variables(
+    flow_project: Path, prefect: PrefectApi
+) -> None:
+    # Given a process pool (a GPU machine that sees the flow_project) and a docker pool on the server
+    env = service_env(flow_project / ".prefect", prefect.url)
+
+    def cli(*args: str) -> None:
+        done = subprocess.run(args, cwd=flow_project, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"{args} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+    for pool, kind in (("gpu-procs", "process"), ("gpu-docker", "docker")):
+        cli(str(VENV_BIN / "prefect"), "work-pool", "create", pool, "--type", kind)
+
+    # When the flow is deployed to each
+    deploy = [str(VENV_BIN / "t2igan"), "flow", "deploy", "--project", str(flow_project)]
+    cli(*deploy, "--pool", "gpu-procs", "--name", "procs", "--cron", "0 4 * * *", "-S", "train.steps=4000")
+    cli(
+        *deploy,
+        "--pool",
+        "gpu-docker",
+        "--name",
+        "docker",
+        "--image",
+        "registry.local/t2igan:cuda",
+        "--gpus",
+        "1",
+    )
+
+    # Then each is registered on its pool with the schedule, the run's parameters and the GPU request
+    procs = prefect.deployment("t2igan-training", "procs")
+    assert procs["work_pool_name"] == "gpu-procs"
+    assert [s["schedule"]["cron"] for s in procs["schedules"]] == ["0 4 * * *"]
+    assert procs["parameters"] == {"project_dir": str(flow_project), "overrides": {"train.steps": 4000}}
+    assert procs["entrypoint"] == "flows/training.py:training_flow"
+    docker = prefect.deployment("t2igan-training", "docker")
+    assert docker["work_pool_name"] == "gpu-docker" and docker["parameters"]["project_dir"] == "."
+    assert [s["schedule"]["cron"] for s in docker["schedules"]] == ["0 3 * * *"]
+    assert docker["job_variables"]["image"] == "registry.local/t2igan:cuda"
+    assert docker["job_variables"]["container_create_kwargs"] == {
+        "device_requests": [{"driver": "nvidia", "count": 1, "capabilities": [["gpu"]]}]
+    }

@@ -1,0 +1,193 @@
+"""Registry: a self-contained pyfunc model by alias, lineage tags, the promotion gate both ways, rollback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+
+from t2igan.config import merge_layers, parse_params
+from t2igan.io import read_json, write_json
+from t2igan.paths import ProjectPaths
+from t2igan.stages import register
+from t2igan.tracking import configure
+from tests.support.png import decode_png
+from tests.support.project import cli, reset_mlflow, run_stages, tiny_params_dict, tool_env
+
+pytestmark = pytest.mark.slow
+
+FRESH_PROCESS = """
+import base64, io, json
+import mlflow, pandas as pd
+from PIL import Image
+model = mlflow.pyfunc.load_model("models:/t2igan@champion")
+out = model.predict(pd.DataFrame({"caption": ["a large red circle in the center on a black background"],
+                                  "seed": [7], "num_images": [2]}))
+images = [Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB") for data in out["image"]]
+print(json.dumps({"seeds": out["seed"].tolist(), "shapes": [[i.height, i.width, 3] for i in images]}))
+"""
+
+
+def _client(paths: ProjectPaths) -> mlflow.MlflowClient:
+    configure(paths)
+    return mlflow.MlflowClient()
+
+
+def test_first_version_is_champion_with_lineage_and_metrics(trained_project: ProjectPaths) -> None:
+    client = _client(trained_project)
+    outcome = read_json(trained_project.metrics("register"))
+    assert outcome["version"] == "1" and outcome["promoted"] and outcome["reason"] == "no champion yet"
+    champion = client.get_model_version_by_alias("t2igan", "champion")
+    challenger = client.get_model_version_by_alias("t2igan", "challenger")
+    assert str(champion.version) == str(challenger.version) == "1"
+    tags = champion.tags
+    evaluation = read_json(trained_project.metrics("eval"))
+    assert json.loads(tags["metrics"])[evaluation["fid_name"]] == pytest.approx(
+        evaluation[evaluation["fid_name"]]
+    )
+    assert tags["dataset.name"] == "synthetic" and int(tags["dataset.images"]) == 240
+    assert len(tags["lineage.params_sha256"]) == 64 and "lineage.git_commit" in tags
+    run = client.get_run(tags["run_id"])
+    assert evaluation["fid_name"] in run.data.metrics and "loss_d" in run.data.metrics
+    assert run.data.params["train.steps"] == "12"
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"samples", "evaluation", "config"} <= artifacts
+
+
+def test_champion_loads_in_a_fresh_process_with_no_network(trained_project: ProjectPaths, tmp_path) -> None:
+    env = tool_env(MLFLOW_TRACKING_URI=f"sqlite:///{trained_project.mlruns / 'mlflow.db'}")
+    command = [sys.executable, "-c", FRESH_PROCESS]
+    isolated = shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"]).returncode == 0
+    if isolated:  # a network namespace with no interfaces up: any download attempt fails
+        command = ["unshare", "-n", *command]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"seeds": [7, 8], "shapes": [[16, 16, 3], [16, 16, 3]]}
+
+
+def test_bad_requests_are_refused_with_a_clear_message(trained_project: ProjectPaths) -> None:
+    configure(trained_project)
+    model = mlflow.pyfunc.load_model("models:/t2igan@champion")
+    cases = [
+        (pd.DataFrame({"caption": ["   "]}), "caption must be a non-empty string"),
+        (pd.DataFrame({"caption": ["x" * 401]}), "limit 400"),
+        (pd.DataFrame({"caption": ["a red circle"], "num_images": [17]}), "between 1 and 16"),
+        (pd.DataFrame({"seed": [1]}), "caption"),
+    ]
+    for frame, message in cases:
+        with pytest.raises(MlflowException, match=message):
+            model.predict(frame)
+    same = model.predict(pd.DataFrame({"caption": ["a red circle", "a red circle"], "seed": [3, 3]}))
+    assert same["image"][0] == same["image"][1] and list(same["row"]) == [0, 1]
+    assert decode_png(same["image"][0]).shape == (16, 16, 3)
+
+
+def test_generate_command_writes_pngs(trained_project: ProjectPaths, tmp_path) -> None:
+    done = cli(
+        "generate",
+        "a small green square at the top",
+        "-o",
+        str(tmp_path / "g.png"),
+        "-n",
+        "2",
+        "--seed",
+        "4",
+        cwd=trained_project.root,
+    )
+    assert done.returncode == 0, done.stderr
+    for k in (0, 1):
+        assert (tmp_path / f"g-{k}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def _register_with(paths: ProjectPaths, fid_delta: float, alignment_delta: float) -> register.RegisterResult:
+    evaluation = read_json(paths.metrics("eval"))
+    name = evaluation["fid_name"]
+    evaluation[name] += fid_delta
+    evaluation["alignment"] += alignment_delta
+    write_json(paths.metrics("eval"), evaluation)
+    reset_mlflow()
+    return register.run(parse_params(tiny_params_dict()), paths)
+
+
+def test_promotion_gate_both_ways_then_rollback(trained_project: ProjectPaths) -> None:
+    client = _client(trained_project)
+    worse = _register_with(trained_project, fid_delta=+5.0, alignment_delta=0.0)
+    assert not worse.promoted and "does not beat" in worse.reason
+    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("t2igan", "challenger").version) == worse.version
+
+    better = _register_with(trained_project, fid_delta=-10.0, alignment_delta=0.0)
+    assert better.promoted
+    champion = client.get_model_version_by_alias("t2igan", "champion")
+    assert str(champion.version) == better.version
+    assert champion.tags["champion.previous"] == "1" and champion.tags["promotion.decision"] == "promoted"
+    assert json.loads(champion.tags["champion.previous_metrics"]) == json.loads(
+        client.get_model_version("t2igan", "1").tags["metrics"]
+    )
+
+    done = cli("rollback", cwd=trained_project.root)
+    assert done.returncode == 0, done.stderr
+    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == "1"
+
+    done = cli(
+        "promote", "--version", worse.version, "--reason", "hand-picked for a demo", cwd=trained_project.root
+    )
+    assert done.returncode == 0, done.stderr
+    picked = client.get_model_version("t2igan", worse.version)
+    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == worse.version
+    assert picked.tags["champion.reason"] == "manual: hand-picked for a demo"
+
+
+def _champion_generator(paths: ProjectPaths, tmp_path) -> tuple[str, dict]:
+    from safetensors.torch import load_file
+
+    version = str(_client(paths).get_model_version_by_alias("t2igan", "champion").version)
+    local = mlflow.artifacts.download_artifacts(f"models:/t2igan/{version}", dst_path=str(tmp_path))
+    found = sorted(Path(local).rglob("generator.safetensors"))
+    assert len(found) == 1
+    return version, load_file(str(found[0]))
+
+
+def test_fine_tunes_from_the_registered_champion_on_a_new_dataset(
+    trained_project: ProjectPaths, tmp_path
+) -> None:
+    from t2igan.errors import ConfigError
+    from t2igan.stages import train
+    from t2igan.training.checkpoint import CheckpointManager
+
+    version, champion = _champion_generator(trained_project, tmp_path)
+    # Another synthetic dataset (a new seed), one step from the champion at lr 1e-4.
+    raw = tiny_params_dict(
+        data={"synthetic": {"seed": 7}}, train={"init_from": "models:/t2igan@champion", "steps": 1}
+    )
+    params = parse_params(raw)
+    reset_mlflow()
+    run_stages(params, trained_project, "ingest", "validate", "embed", "train")
+    outcome = read_json(trained_project.metrics("train"))
+    assert outcome["init_from"] == f"models:/t2igan/{version}"  # the alias, resolved when the run started
+    run = _client(trained_project).get_run(read_json(trained_project.model_dir / "run.json")["run_id"])
+    assert run.data.tags["init_from"] == "models:/t2igan@champion"
+
+    _, state = CheckpointManager(trained_project.checkpoints_dir, keep_last=1).newest_intact()
+    tuned = state["trainer"]["generator"]
+    weights = [name for name in champion if "running" not in name and "num_batches" not in name]
+    # One Adam step moves each weight by about lr; a fresh initialisation would be far away.
+    assert max(float((tuned[n] - champion[n]).abs().max()) for n in weights) < 3e-4
+
+    reset_mlflow()
+    mismatched = parse_params(merge_layers(raw, {"train": {"model": {"nf": 16}}}))
+    with pytest.raises(ConfigError, match=r"different architecture: nf 32 \(this run: 16\)"):
+        train.run(mismatched, trained_project)
+    reset_mlflow()
+    with pytest.raises(ConfigError, match=r"train\.init_from models:/t2igan@nobody"):
+        train.run(
+            parse_params(merge_layers(raw, {"train": {"init_from": "models:/t2igan@nobody"}})), trained_project
+        )

@@ -1,0 +1,47 @@
+"""`t2igan train` killed -9 right after a checkpoint lands, then run again, ends bit-identical."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from t2igan.config import parse_params
+from t2igan.io import read_json
+from t2igan.paths import ProjectPaths
+from tests.support.project import VENV_BIN, reset_mlflow, run_stages, tiny_params_dict, tool_env, write_project
+from tests.unit.stages.test_train import weights_hash
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_and_resumed_ends_bit_identical(tmp_path: Path) -> None:
+    """Resume: auto, with the sampler position and every RNG state from the checkpoint, gives the weights of
+    a run that was never interrupted."""
+    raw = tiny_params_dict(train={"steps": 160, "checkpoint_every": 20, "log_every": 20, "sample_every": 160})
+    params = parse_params(raw)
+    reset_mlflow()
+    straight = ProjectPaths.at(tmp_path / "straight")
+    run_stages(params, straight, "ingest", "validate", "embed", "train")
+
+    killed = write_project(tmp_path / "killed", raw)
+    run_stages(params, killed, "ingest", "validate", "embed")
+    reset_mlflow()
+    process = subprocess.Popen([str(VENV_BIN / "t2igan"), "train"], cwd=killed.root, env=tool_env())
+    first = killed.checkpoints_dir / "ckpt-00000040.pt.sha256"
+    deadline = time.monotonic() + 300
+    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    assert not (killed.model_dir / "generator.safetensors").exists()
+
+    resumed = subprocess.run(
+        [str(VENV_BIN / "t2igan"), "train"], cwd=killed.root, env=tool_env(), capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert 40 <= read_json(killed.metrics("train"))["resumed_from"] < 160
+    assert weights_hash(straight) == weights_hash(killed)

@@ -1,0 +1,76 @@
+"""A real `mlflow models serve` of the champion on 127.0.0.1: images for good requests, 4xx for bad ones."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from t2igan.paths import ProjectPaths
+from tests.support.png import decode_png
+from tests.support.services import model_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(trained_project: ProjectPaths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    uri = f"sqlite:///{trained_project.mlruns / 'mlflow.db'}"
+    with model_server("models:/t2igan@champion", uri, log_path=log) as base:
+        yield base
+
+
+def _post(base: str, body: bytes | str) -> tuple[int, dict]:
+    data = body.encode() if isinstance(body, str) else body
+    request = urllib.request.Request(
+        f"{base}/invocations", data=data, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_good_request_returns_pngs_and_seeds(server: str) -> None:
+    body = {
+        "dataframe_records": [
+            {"caption": "a small blue square on the left on a white background", "seed": 11, "num_images": 2},
+            {"caption": "a large yellow circle in the center", "seed": 0, "num_images": 1},
+        ]
+    }
+    status, payload = _post(server, json.dumps(body))
+    assert status == 200, payload
+    rows = payload["predictions"]
+    assert [r["row"] for r in rows] == [0, 0, 1] and [r["seed"] for r in rows[:2]] == [11, 12]
+    assert all(decode_png(r["image"]).shape == (16, 16, 3) for r in rows)
+    # The same caption and seed give the same image.
+    again = _post(server, json.dumps({"dataframe_records": [body["dataframe_records"][0]]}))[1]["predictions"]
+    assert again[0]["image"] == rows[0]["image"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"dataframe_records": [{"seed": 1}]}, "caption"),
+        ({"dataframe_records": [{"caption": "x" * 401}]}, "limit 400"),
+        ({"dataframe_records": [{"caption": "a red circle", "num_images": 99}]}, "between 1 and 16"),
+        ({"dataframe_records": [{"caption": "   "}]}, "non-empty"),
+        ("{not json", "valid JSON formatted string"),
+        ({"dataframe_records": [{"caption": "a red circle", "seed": "abc"}]}, "Failed to convert column seed"),
+        (
+            {"dataframe_records": [{"caption": "a", "seed": 1}, {"caption": "b"}]},
+            "non-finite values",
+        ),  # seed in some rows only
+    ],
+)
+def test_bad_requests_get_a_4xx_with_a_message(server: str, body: object, message: str) -> None:
+    status, payload = _post(server, body if isinstance(body, str) else json.dumps(body))
+    assert 400 <= status < 500, (status, payload)
+    assert message in payload.get("message", "")
+    status, _ = _post(server, json.dumps({"dataframe_records": [{"caption": "still serving"}]}))
+    assert status == 200

@@ -1,0 +1,140 @@
+"""Temporary t2igan projects: tiny params, stages run in process, the CLI and DVC run as the user runs them."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from t2igan.config import Params, merge_layers, parse_params
+from t2igan.env import OFFLINE_DEFAULTS, subprocess_env
+from t2igan.paths import ProjectPaths
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+TINY = yaml.safe_load((Path(__file__).with_name("tiny.yaml")).read_text())
+
+
+def repo_params() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def tiny_params_dict(*layers: dict[str, Any], **sections: Any) -> dict[str, Any]:
+    """params.yaml with the tiny layer, then `layers` and `sections` (`train={"steps": 3}`) on top."""
+    return merge_layers(repo_params(), TINY, *layers, sections)
+
+
+def tiny_params(**sections: Any) -> Params:
+    return parse_params(tiny_params_dict(**sections))
+
+
+def write_project(root: Path, raw: dict[str, Any]) -> ProjectPaths:
+    """A project directory holding only params.yaml."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return ProjectPaths.at(root)
+
+
+def run_stages(params: Params, paths: ProjectPaths, *stages: str) -> dict[str, Any]:
+    """Run stages in-process, in order, as the CLI would; return their results by name."""
+    return {stage: importlib.import_module(f"t2igan.stages.{stage}").run(params, paths) for stage in stages}
+
+
+def reset_mlflow() -> None:
+    """Forget the tracking URI a previous test set, so the next configure() takes effect cleanly."""
+    import mlflow
+
+    if mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
+def tool_env(**overrides: str) -> dict[str, str]:
+    """The environment for a tool a test starts: offline, this venv's scripts on PATH, no outside stores."""
+    env = subprocess_env(overrides={**OFFLINE_DEFAULTS, **overrides})
+    for inherited in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL"):
+        if inherited not in overrides:
+            env.pop(inherited, None)
+    return env
+
+
+def run_tool(
+    command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=cwd, env=env or tool_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed `t2igan` console script."""
+    return run_tool([str(VENV_BIN / "t2igan"), *args], cwd, env, timeout)
+
+
+def checked(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 900) -> str:
+    """A tool's stdout; the test fails with its output when it exits non-zero."""
+    done = run_tool(command, cwd, env, timeout)
+    assert done.returncode == 0, f"{command} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done.stdout
+
+
+def dvc(project: Path, *args: str) -> str:
+    return checked([str(VENV_BIN / "dvc"), *args], project)
+
+
+def repro_ran(output: str) -> set[str]:
+    """The stages a `dvc repro` ran, from its output."""
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+def copy_project_files(destination: Path) -> None:
+    """The files a DVC project of t2igan needs (code stays installed; dvc.yaml names src/ as deps)."""
+    for name in ("dvc.yaml", "params.override.yaml", "flows", "src"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(
+                source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
+        else:
+            shutil.copy2(source, destination / name)
+
+
+def dvc_project(root: Path, raw: dict[str, Any], ignore: str = "") -> Path:
+    """A git + DVC repository of t2igan with `raw` as params.yaml, committed."""
+    write_project(root, raw)
+    copy_project_files(root)
+    (root / ".gitignore").write_text("mlruns/\n.prefect/\n.t2igan-cache/\n*.log\n" + ignore)
+    checked(["git", "init", "-q"], root)
+    dvc(root, "init", "-q")
+    for key, value in (("user.name", "t"), ("user.email", "t@t")):  # dvc exp run commits experiments
+        checked(["git", "config", key, value], root)
+    return root
+
+
+def env_without(*names: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in names}
+
+
+def tiny_gan(**fields: Any) -> Any:
+    """A GAN small enough for a step in milliseconds: the defaults' features, tiny widths."""
+    from t2igan.gan.config import GANConfig
+
+    base = {
+        "image_size": 16,
+        "text_dim": 12,
+        "nf": 8,
+        "d_nf": 8,
+        "z_dim": 10,
+        "cond_dim": 6,
+        "contrastive_dim": 8,
+    }
+    return GANConfig(**{**base, **fields})

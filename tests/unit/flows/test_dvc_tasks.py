@@ -1,0 +1,59 @@
+"""The flow's DVC tasks: which failures are retried, the one line that says why, the stage's own status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flows.dvc_tasks import PROGRESS_ENV, StageFailed, reason, retry_if_transient, stage_changed
+
+from t2igan.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
+from tests.support.project import dvc, tiny_params_dict, write_project
+
+
+class _State:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+    def result(self) -> Any:
+        if self.error:
+            raise self.error
+        return {}
+
+
+def test_only_transient_failures_are_retried() -> None:
+    assert retry_if_transient(None, None, _State(StageFailed("train", EXIT_TRANSIENT, "server down")))
+    assert not retry_if_transient(None, None, _State(StageFailed("validate", EXIT_BAD_INPUT, "bad rows")))
+    assert retry_if_transient(None, None, _State(StageFailed("train", 255, "locked", transient=True)))
+    assert not retry_if_transient(None, None, _State(RuntimeError("a bug")))
+    assert not retry_if_transient(None, None, _State(None))
+    failed = StageFailed("validate", EXIT_BAD_INPUT, "10 of 10 rows rejected")
+    assert str(failed) == "stage 'validate' failed (exit code 2): 10 of 10 rows rejected"
+
+
+def test_the_reason_is_t2igan_s_one_line_error_else_dvc_s() -> None:
+    output = "Running stage 'validate':\nt2igan validate: error: 3 of 3 rows rejected\nERROR: failed"
+    assert reason(output) == "t2igan validate: error: 3 of 3 rows rejected"
+    assert reason("something\nERROR: failed to reproduce 'train'\n") == "ERROR: failed to reproduce 'train'"
+    assert reason("last words\n") == "last words" and reason("") == "no output"
+
+
+def test_progress_bars_redraw_at_most_every_fifteen_seconds() -> None:
+    assert PROGRESS_ENV == {"TQDM_MININTERVAL": "15"}  # tqdm reads its defaults from TQDM_* variables
+
+
+@pytest.mark.integration
+def test_a_stage_s_status_comes_from_dvc_status_json(tmp_path: Path) -> None:
+    project = write_project(tmp_path, tiny_params_dict()).root
+    (project / "dvc.yaml").write_text(
+        "stages:\n  hello:\n    cmd: echo hi > out.txt\n    outs:\n      - out.txt\n"
+    )
+    dvc(project, "init", "-q", "--no-scm")
+    assert stage_changed("hello", str(project))  # never run: its output is missing
+    dvc(project, "repro", "hello")
+    assert not stage_changed("hello", str(project))
+    (project / "dvc.yaml").write_text(
+        "stages:\n  hello:\n    cmd: echo bye > out.txt\n    outs:\n      - out.txt\n"
+    )
+    assert stage_changed("hello", str(project))  # its command changed

@@ -1,0 +1,76 @@
+"""Alias moves on a real (sqlite) registry: every move recorded, promote by hand, roll back along the chain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from t2igan.errors import T2iganError
+from t2igan.paths import ProjectPaths
+from t2igan.registry.aliases import (
+    CHAMPION,
+    METRICS_TAG,
+    current_champion,
+    manual_promote,
+    move_champion,
+    rollback_champion,
+)
+from tests.support.project import reset_mlflow, tiny_params_dict
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> tuple[Path, mlflow.MlflowClient]:
+    """A project whose registry holds model `t2igan` with versions 1..3 (FIDs 60, 50, 40), no champion."""
+    reset_mlflow()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params_dict()))
+    uri = f"sqlite:///{ProjectPaths.at(tmp_path).mlruns / 'mlflow.db'}"
+    (tmp_path / "mlruns").mkdir()
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model("t2igan")
+    for fid in (60.0, 50.0, 40.0):
+        version = client.create_model_version("t2igan", source=str(tmp_path))
+        client.set_model_version_tag("t2igan", version.version, METRICS_TAG, json.dumps({"fid_1k": fid}))
+    yield tmp_path, client
+    reset_mlflow()
+
+
+def _champion(client: mlflow.MlflowClient) -> str:
+    return str(client.get_model_version_by_alias("t2igan", CHAMPION).version)
+
+
+def test_a_move_records_when_why_and_what_it_replaced(registry: tuple[Path, mlflow.MlflowClient]) -> None:
+    _, client = registry
+    assert current_champion(client, "t2igan") is None
+    move_champion(client, "t2igan", "1", "no champion yet", None)
+    move_champion(client, "t2igan", "2", "better", current_champion(client, "t2igan"))
+    tags = client.get_model_version("t2igan", "2").tags
+    assert _champion(client) == "2" and tags["champion.reason"] == "better" and tags["champion.since"]
+    assert tags["champion.previous"] == "1" and json.loads(tags["champion.previous_metrics"]) == {
+        "fid_1k": 60.0
+    }
+    assert client.get_model_version("t2igan", "1").tags["champion.previous"] == ""
+
+
+def test_promote_by_hand_then_roll_back_along_the_chain(registry: tuple[Path, mlflow.MlflowClient]) -> None:
+    root, client = registry
+    params = root / "params.yaml"
+    with pytest.raises(T2iganError, match="has no @champion to roll back"):
+        rollback_champion(params, root)
+    for version in ("1", "3"):
+        manual_promote(version, "demo", params, root)
+    assert (
+        _champion(client) == "3"
+        and client.get_model_version("t2igan", "3").tags["champion.reason"] == "manual: demo"
+    )
+    assert rollback_champion(params, root) == ("t2igan", "1")
+    assert _champion(client) == "1"
+    assert client.get_model_version("t2igan", "1").tags["champion.reason"] == "rollback from version 3"
+    assert client.get_model_version("t2igan", "3").tags["champion.rolled_back_at"]
+    with pytest.raises(T2iganError, match="version 1 replaced no earlier champion"):
+        rollback_champion(params, root)
+    with pytest.raises(T2iganError, match="t2igan has no version 9"):
+        manual_promote("9", "typo", params, root)

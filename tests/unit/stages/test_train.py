@@ -1,0 +1,66 @@
+"""The train stage: an interrupted run resumed in process ends exactly where an uninterrupted one does."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from t2igan.config import Params
+from t2igan.io import read_json
+from t2igan.paths import ProjectPaths
+from t2igan.stages import train
+from tests.support.project import reset_mlflow, run_stages
+
+
+def weights_hash(paths: ProjectPaths) -> str:
+    state = load_file(str(paths.model_dir / "generator.safetensors"))
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].numpy().tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.slow
+def test_interrupted_and_resumed_run_ends_bit_identical(tmp_path: Path, tiny_params: Params) -> None:
+    # Given two projects on the same data, when one trains straight through and the other stops halfway
+    # (a crash after its checkpoint) and resumes, then both end with the same generator weights.
+    reset_mlflow()
+    straight = ProjectPaths.at(tmp_path / "straight")
+    run_stages(tiny_params, straight, "ingest", "validate", "embed", "train")
+
+    resumed = ProjectPaths.at(tmp_path / "resumed")
+    half = tiny_params.model_copy(update={"train": tiny_params.train.model_copy(update={"steps": 8})})
+    run_stages(half, resumed, "ingest", "validate", "embed", "train")
+    second = train.run(tiny_params, resumed)
+    assert second.resumed_from == 8
+    assert weights_hash(straight) == weights_hash(resumed)
+    # The resumed run continued the first one's MLflow run, and its summary says where it started.
+    assert read_json(resumed.model_dir / "run.json")["run_id"] == second.run_id
+    assert read_json(resumed.metrics("train"))["resumed_from"] == 8
+    reset_mlflow()
+
+
+def test_a_run_writes_the_model_its_metrics_and_the_loss_table(
+    project: ProjectPaths, tiny_params: Params
+) -> None:
+    reset_mlflow()
+    result = run_stages(tiny_params, project, "ingest", "validate", "embed", "train")["train"]
+    summary = read_json(project.metrics("train"))
+    assert (summary["steps"], summary["resumed_from"], summary["processes"]) == (12, 0, 1)
+    assert set(result.final_losses) >= {"loss_d", "loss_g", "logit_real", "logit_fake"}
+    assert (project.model_dir / "generator.safetensors").is_file() and (
+        project.model_dir / "encoder.json"
+    ).is_file()
+    assert sorted(p.name for p in project.checkpoints_dir.glob("*.pt")) == [
+        "ckpt-00000004.pt",
+        "ckpt-00000008.pt",
+        "ckpt-00000012.pt",
+    ]
+    table = (project.metrics_dir / "train_log.csv").read_text().splitlines()
+    assert table[0] == "step,loss_d,loss_g,ma_gp,images_per_second"
+    assert [int(line.split(",")[0]) for line in table[1:]] == [4, 8, 12]  # every log_every steps
+    reset_mlflow()

@@ -1,0 +1,84 @@
+"""Checkpoints: atomic, pruned to the last K, checked on load; fine-tuning reads them back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from t2igan.config import TrainParams
+from t2igan.errors import ConfigError
+from t2igan.paths import ProjectPaths
+from t2igan.training.checkpoint import Checkpointer, CheckpointManager
+from t2igan.training.init_from import check_compatible, load_initial_weights
+from t2igan.training.trainer import Trainer
+from tests.support.project import tiny_gan
+
+
+def test_keeps_last_k_and_skips_a_corrupt_newest(tmp_path: Path) -> None:
+    manager = CheckpointManager(tmp_path, keep_last=2)
+    for step in (1, 2, 3):
+        manager.save(step, {"step": step, "signature": "s", "w": torch.full((3,), float(step))})
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["ckpt-00000002.pt", "ckpt-00000003.pt"]
+    newest = tmp_path / "ckpt-00000003.pt"
+    newest.write_bytes(newest.read_bytes()[:-10])  # truncated copy
+    found = manager.latest("s")
+    assert found is not None
+    path, state = found
+    assert path.name == "ckpt-00000002.pt" and state["step"] == 2
+    assert manager.latest("other-config") is None
+
+
+def test_checkpoint_without_its_checksum_is_not_trusted(tmp_path: Path) -> None:
+    manager = CheckpointManager(tmp_path, keep_last=3)
+    manager.save(1, {"step": 1, "signature": "s"})
+    manager.save(2, {"step": 2, "signature": "s"})
+    (tmp_path / "ckpt-00000002.pt.sha256").unlink()  # crash between the two renames
+    found = manager.latest("s")
+    assert found is not None and found[1]["step"] == 1
+
+
+def test_the_checkpointer_writes_what_identifies_the_run_and_only_where_enabled(tmp_path: Path) -> None:
+    manager = CheckpointManager(tmp_path, keep_last=2)
+    identity = ("sig", "run-1", {"nf": 8}, "enc", "models:/t2igan/3")
+    Checkpointer(manager, *identity, enabled=False).save(
+        4, lambda: pytest.fail("state taken on a non-main rank")
+    )
+    assert manager.newest_path() is None
+    Checkpointer(manager, *identity).save(4, lambda: {"w": torch.ones(2)})
+    state = manager.read(tmp_path / "ckpt-00000004.pt")
+    assert (state["signature"], state["run_id"], state["gan"], state["encoder_fingerprint"]) == identity[:4]
+    assert (
+        state["init_from"] == "models:/t2igan/3"
+        and state["step"] == 4
+        and torch.equal(state["trainer"]["w"], torch.ones(2))
+    )
+
+
+def test_init_from_a_checkpoint_reads_g_d_and_ema_and_refuses_a_corrupt_one(tmp_path: Path) -> None:
+    gan = tiny_gan()
+    source = Trainer(gan, TrainParams(seed=3), torch.device("cpu"))
+    manager = CheckpointManager(tmp_path / "ckpts", keep_last=2)
+    state = {"step": 5, "gan": gan.to_dict(), "encoder_fingerprint": "enc-a", "trainer": source.state_dict()}
+    path = manager.save(5, state)
+    paths = ProjectPaths.at(tmp_path)
+
+    for spec in (str(path), "ckpts"):  # a file, or a directory's newest intact checkpoint (relative to root)
+        initial = load_initial_weights(spec, paths)
+        check_compatible(initial, gan, "enc-a")
+        tuned = Trainer(gan, TrainParams(seed=0), torch.device("cpu"))
+        tuned.start_from(initial)
+        for module in ("generator", "discriminator", "ema"):
+            ours, theirs = getattr(tuned, module).state_dict(), getattr(source, module).state_dict()
+            assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+    with pytest.raises(ConfigError, match="another text encoder"):
+        check_compatible(initial, gan, "enc-b")
+    with pytest.raises(ConfigError, match=r"different architecture: nf 8 \(this run: 16\)"):
+        check_compatible(initial, tiny_gan(nf=16), "enc-a")
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ConfigError, match="checksum missing or wrong"):
+        load_initial_weights(str(path), paths)
+    with pytest.raises(ConfigError, match="no such file"):
+        load_initial_weights("nowhere.pt", paths)

@@ -1,0 +1,45 @@
+"""The training feed: a global batch's shards are the single-process batch; a batch is its step's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from t2igan.config import Params
+from t2igan.errors import DataError
+from t2igan.paths import ProjectPaths
+from t2igan.training.data import BatchSampler, TrainingSet
+from tests.support.project import reset_mlflow, run_stages
+
+
+@pytest.fixture
+def embedded(project: ProjectPaths, tiny_params: Params) -> ProjectPaths:
+    reset_mlflow()
+    run_stages(tiny_params, project, "ingest", "validate", "embed")
+    return project
+
+
+def test_the_shards_of_a_batch_are_the_single_process_batch(embedded: ProjectPaths) -> None:
+    data = TrainingSet.load(embedded)
+    whole = BatchSampler(data, batch_size=8, seed=3)
+    shards = [BatchSampler(data, batch_size=8, seed=3, shard=r, shards=2) for r in range(2)]
+    for step in (0, 1, 25):
+        images, text = whole.batch(step)
+        parts = [s.batch(step) for s in shards]
+        assert all(p[0].shape[0] == 4 for p in parts)
+        # Rank r holds positions r, r+2, ...: interleaving the shards gives back the global batch.
+        np.testing.assert_array_equal(images[0::2].numpy(), parts[0][0].numpy())
+        np.testing.assert_array_equal(images[1::2].numpy(), parts[1][0].numpy())
+        np.testing.assert_array_equal(text[1::2].numpy(), parts[1][1].numpy())
+    with pytest.raises(DataError, match="does not split evenly over 3 processes"):
+        BatchSampler(data, batch_size=8, seed=3, shard=0, shards=3)
+
+
+def test_a_batch_is_a_function_of_the_step_and_every_image_comes_once_an_epoch(embedded: ProjectPaths) -> None:
+    data = TrainingSet.load(embedded)
+    sampler = BatchSampler(data, batch_size=8, seed=3)
+    first, again = sampler.batch(7), BatchSampler(data, batch_size=8, seed=3).batch(7)
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(first, again, strict=True))
+    assert first[0].dtype.is_floating_point and first[0].min() >= -1 and first[0].max() <= 1
+    epoch = np.concatenate([sampler.positions(step) for step in range(len(data) // 8)])
+    assert sorted(epoch.tolist()) == list(range(len(data)))
