@@ -1,29 +1,28 @@
-"""Shared by the benchmarks: a throwaway t2igan project with tiny or custom params."""
+"""Shared by the benchmarks: a throwaway t2igan project, built with the tests' helpers (tests/support)."""
 
 from __future__ import annotations
 
-import importlib
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from t2igan.config import Params, deep_merge, parse_params
-from t2igan.env import apply_offline_defaults
-from t2igan.paths import ProjectPaths
-
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as `python bench/bench_x.py`: the repository root is not on the path
+    sys.path.insert(0, str(REPO))
+
+from tests.support.project import repo_params, run_stages, write_project  # noqa: E402
+
+from t2igan.config import Params, merge_layers, parse_params  # noqa: E402
+from t2igan.env import apply_offline_defaults  # noqa: E402
+from t2igan.paths import ProjectPaths  # noqa: E402
+
+__all__ = ["REPO", "project", "run_stages"]
 
 
 def project(overrides: dict[str, Any], prefix: str) -> tuple[ProjectPaths, Params]:
     """A new project directory under /tmp with params.yaml = the repo's params + `overrides`."""
     apply_offline_defaults()
-    raw = deep_merge(yaml.safe_load((REPO / "params.yaml").read_text()), overrides)
+    raw = merge_layers(repo_params(), overrides)
     root = Path(tempfile.mkdtemp(prefix=f"t2igan-bench-{prefix}-"))
-    (root / "params.yaml").write_text(yaml.safe_dump(raw))
-    return ProjectPaths.at(root), parse_params(raw)
-
-
-def run_stages(params: Params, paths: ProjectPaths, *stages: str) -> dict[str, Any]:
-    return {s: importlib.import_module(f"t2igan.stages.{s}").run(params, paths) for s in stages}
+    return write_project(root, raw), parse_params(raw)

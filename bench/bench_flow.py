@@ -1,7 +1,7 @@
 """Flow benchmark: a run with nothing changed against a full run, and the flow's overhead over its stages.
 
 In one run, in a fresh temporary project (git + DVC, the repo's params or --tiny), through the real training
-flow (`python -m flows.training`, on an ephemeral Prefect API, as `make run` does):
+flow (`t2igan flow run`, on an ephemeral Prefect API, as `make run` does):
 - a full run from nothing; the baseline;
 - a second run with nothing changed, against the full run (goal: under 5%);
 - the full run's overhead over the sum of its stages' own times, as each `t2igan <stage>` measured itself
@@ -15,69 +15,41 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.support.project import TINY, VENV_BIN, copy_project_files, repo_params, tool_env
 
-from _project import REPO
-from t2igan.config import deep_merge
-from t2igan.env import OFFLINE_DEFAULTS
-
-# The tests' tiny config: the whole pipeline in about a minute on two cores.
-TINY: dict[str, Any] = {
-    "data": {
-        "image_size": 16,
-        "synthetic": {"num_train": 160, "num_test": 48, "num_heldout": 32, "resolution": 32},
-    },
-    "train": {"steps": 12, "batch_size": 8, "log_every": 4, "sample_every": 6, "checkpoint_every": 4},
-    "evaluate": {
-        "fid_samples": 24,
-        "alignment_samples": 24,
-        "grid_captions": 4,
-        "grid_seeds": 2,
-        "judge": {"epochs": 1, "width": 8},
-    },
-}
+import _project  # noqa: F401  (puts the repository root on the path)
+from t2igan.config import merge_layers
 
 
 def make_project(tiny: bool) -> Path:
     root = Path(tempfile.mkdtemp(prefix="t2igan-bench-flow-"))
-    for name in ("dvc.yaml", "params.override.yaml", "flows", "src"):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(source, root / name)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    (root / "params.yaml").write_text(
-        yaml.safe_dump(deep_merge(params, TINY) if tiny else params, sort_keys=False)
-    )
+    copy_project_files(root)
+    params = merge_layers(repo_params(), TINY) if tiny else repo_params()
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (root / ".gitignore").write_text("mlruns/\n.prefect/\n.t2igan-cache/\nsummary-*.json\n")
     env = environment(root)
-    for command in (["git", "init", "-q"], [str(Path(sys.executable).parent / "dvc"), "init", "-q"]):
+    for command in (["git", "init", "-q"], [str(VENV_BIN / "dvc"), "init", "-q"]):
         subprocess.run(command, cwd=root, env=env, check=True)
     return root
 
 
 def environment(root: Path) -> dict[str, str]:
-    env = {**os.environ, **OFFLINE_DEFAULTS, "PREFECT_HOME": str(root / ".prefect")}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
+    return tool_env(PREFECT_HOME=str(root / ".prefect"))
 
 
 def run_flow(root: Path, label: str) -> tuple[float, dict[str, Any]]:
     summary = root / f"summary-{label}.json"
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "flows.training", "--summary-json", str(summary)],
+        [str(VENV_BIN / "t2igan"), "flow", "run", "--summary-json", str(summary)],
         cwd=root,
         env=environment(root),
         capture_output=True,

@@ -24,36 +24,27 @@ import time
 import urllib.request
 from pathlib import Path
 
-import yaml
+from tests.support.project import tiny_params_dict
+from tests.support.services import model_server
 
 # Imported before any model is loaded: loading puts the model's own copy of t2igan (its code/ directory)
 # first on sys.path, and modules imported after that come from the copy.
-from t2igan.serving import model_server
+from _project import run_stages
+from t2igan.config import parse_params
+from t2igan.env import apply_offline_defaults
+from t2igan.paths import ProjectPaths
+from t2igan.stages import STAGES
 
-REPO = Path(__file__).resolve().parents[1]
 CAPTION = "a large red circle in the center on a black background"
-TINY = {
-    "data": {"image_size": 32, "synthetic": {"num_train": 200, "num_test": 64, "num_heldout": 32}},
-    "train": {"steps": 20, "batch_size": 8},
-    "evaluate": {"fid_samples": 32, "alignment_samples": 32, "judge": {"epochs": 1, "width": 8}},
-}
+# The tests' tiny config at 32x32, trained a little longer: a model worth serving, made in a minute.
+SERVED = {"data": {"image_size": 32, "synthetic": {"num_train": 200, "num_test": 64}}, "train": {"steps": 20}}
 
 
 def tiny_model(workdir: Path) -> tuple[str, str]:
     """Run the pipeline on a tiny config in `workdir`; return (model URI, tracking URI)."""
-    from t2igan.config import deep_merge, parse_params
-    from t2igan.env import apply_offline_defaults
-    from t2igan.paths import ProjectPaths
-    from t2igan.stages import STAGES
-
     apply_offline_defaults()
-    raw = deep_merge(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
     paths = ProjectPaths.at(workdir)
-    params = parse_params(raw)
-    import importlib
-
-    for stage in STAGES:
-        importlib.import_module(f"t2igan.stages.{stage}").run(params, paths)
+    run_stages(parse_params(tiny_params_dict(SERVED)), paths, *STAGES)
     return "models:/t2igan@champion", f"sqlite:///{paths.mlruns / 'mlflow.db'}"
 
 
@@ -118,7 +109,9 @@ def main() -> None:
     single = timed(lambda: model.predict(one), args.repeats)
     batch = timed(lambda: model.predict(sixteen), max(3, args.repeats // 4))
 
-    with model_server(model_uri, tracking_uri) as base:
+    with model_server(
+        model_uri, tracking_uri, Path(tempfile.mkdtemp(prefix="t2igan-serve-")) / "server.log"
+    ) as base:
         post(base, [{"caption": CAPTION, "seed": 1}])
         http_single = timed(lambda: post(base, [{"caption": CAPTION, "seed": 1}]), args.repeats)
         records = [{"caption": CAPTION, "seed": s} for s in range(16)]

@@ -40,6 +40,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tests.support.dfgan import use_published_order
+
+import _project  # noqa: F401  (puts the repository root on the path)
 from t2igan.config import ModelParams, TrainParams
 from t2igan.gan.config import GANConfig
 from t2igan.training.trainer import Trainer
@@ -108,17 +111,18 @@ class StepSetup:
     published_order: bool = False  # G upsamples before its first fusion, D pools after its shortcut conv
 
 
-def use_published_order(trainer: Trainer) -> None:
-    """DF-GAN's blocks as published: the same function as t2igan's, computed at the higher resolution."""
-    for block in trainer.generator.blocks:
-        block.forward = block.forward_upsampling_first
-    for block in trainer.discriminator.blocks:
-        block.forward = block.forward_pooling_last
-
-
 def setups(size: int, precision: str, compile_: bool) -> list[StepSetup]:
-    df_gan = GANConfig(image_size=size, text_dim=TEXT_DIM, nf=32, d_nf=32, g_norm="none", d_gate_init=0.0)
-    ours = GANConfig(image_size=size, text_dim=TEXT_DIM, **ModelParams(nf=32, d_nf=32).model_dump())  # defaults
+    published = ModelParams(
+        nf=32,
+        d_nf=32,
+        g_norm="none",
+        d_gate_init=0.0,
+        d_projection=False,
+        text_in_seed=False,
+        contrastive_dim=0,
+    )
+    df_gan = GANConfig.build(published, image_size=size, text_dim=TEXT_DIM)
+    ours = GANConfig.build(ModelParams(nf=32, d_nf=32), image_size=size, text_dim=TEXT_DIM)  # the defaults
     df_gan_params = TrainParams(
         batch_size=32,
         gp_every=1,
