@@ -11,11 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as `python bench/bench_x.py`: the repository root is not on the path
     sys.path.insert(0, str(REPO))
 
-from tests.support.project import repo_params, run_stages, write_project  # noqa: E402
-
 from t2igan.config import Params, merge_layers, parse_params  # noqa: E402
 from t2igan.env import apply_offline_defaults  # noqa: E402
 from t2igan.paths import ProjectPaths  # noqa: E402
+from tests.support.project import repo_params, run_stages, write_project  # noqa: E402
 
 __all__ = ["REPO", "project", "run_stages"]
 

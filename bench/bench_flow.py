@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.support.project import TINY, VENV_BIN, copy_project_files, repo_params, tool_env
 
 import _project  # noqa: F401  (puts the repository root on the path)
 from t2igan.config import merge_layers
+from tests.support.project import TINY, VENV_BIN, copy_project_files, repo_params, tool_env
 
 
 def make_project(tiny: bool) -> Path:

@@ -24,9 +24,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.support.project import tiny_params_dict
-from tests.support.services import model_server
-
 # Imported before any model is loaded: loading puts the model's own copy of t2igan (its code/ directory)
 # first on sys.path, and modules imported after that come from the copy.
 from _project import run_stages
@@ -34,6 +31,8 @@ from t2igan.config import parse_params
 from t2igan.env import apply_offline_defaults
 from t2igan.paths import ProjectPaths
 from t2igan.stages import STAGES
+from tests.support.project import tiny_params_dict
+from tests.support.services import model_server
 
 CAPTION = "a large red circle in the center on a black background"
 # The tests' tiny config at 32x32, trained a little longer: a model worth serving, made in a minute.

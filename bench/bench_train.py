@@ -40,12 +40,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tests.support.dfgan import use_published_order
-
 import _project  # noqa: F401  (puts the repository root on the path)
 from t2igan.config import ModelParams, TrainParams
 from t2igan.gan.config import GANConfig
 from t2igan.training.trainer import Trainer
+from tests.support.dfgan import use_published_order
 
 TEXT_DIM = 384  # all-MiniLM-L6-v2
 DF_GAN_REFERENCE_IMAGES_PER_SECOND = 22.0  # the figure for DF-GAN's step on a machine like this one

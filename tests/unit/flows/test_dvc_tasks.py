@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flows.dvc_tasks import PROGRESS_ENV, StageFailed, reason, retry_if_transient, stage_changed
 
+from flows.dvc_tasks import PROGRESS_ENV, StageFailed, reason, retry_if_transient, stage_changed
 from t2igan.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
 from tests.support.project import dvc, tiny_params_dict, write_project
 

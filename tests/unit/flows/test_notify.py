@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from flows.dvc_tasks import StageFailed
 from flows.notify import WEBHOOK_ENV, failure_details, webhook_url
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flows.report import metrics_table, mlflow_ui_url, render_markdown, summarize
 
+from flows.report import metrics_table, mlflow_ui_url, render_markdown, summarize
 from t2igan.io import write_json
 from t2igan.paths import ProjectPaths
 from t2igan.tracking import RunRef
