@@ -41,6 +41,9 @@ SetOption = Annotated[
     list[str] | None, typer.Option("--set", "-S", metavar="KEY=VALUE", help="override a param for this run")
 ]
 NotifyOption = Annotated[str | None, typer.Option("--notify-url", help="webhook to POST to when a run fails")]
+NameOption = Annotated[str, typer.Option("--name", help="deployment name")]
+CronOption = Annotated[str, typer.Option("--cron", help="cron schedule")]
+NoScheduleOption = Annotated[bool, typer.Option("--no-schedule", help="runs only when triggered")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -253,9 +256,9 @@ def flow_run(
 @_friendly
 def flow_serve(
     project: ProjectOption = None,
-    name: Annotated[str, typer.Option("--name", help="deployment name")] = "t2igan-scheduled",
-    cron: Annotated[str, typer.Option("--cron", help="cron schedule")] = "0 3 * * *",
-    no_schedule: Annotated[bool, typer.Option("--no-schedule", help="runs only when triggered")] = False,
+    name: NameOption = "t2igan-scheduled",
+    cron: CronOption = "0 3 * * *",
+    no_schedule: NoScheduleOption = False,
     set_: SetOption = None,
     notify_url: NotifyOption = None,
 ) -> None:
@@ -271,9 +274,9 @@ def flow_serve(
 def flow_deploy(
     pool: Annotated[str, typer.Option("--pool", help="work pool (process, docker, kubernetes, ...)")],
     project: ProjectOption = None,
-    name: Annotated[str, typer.Option("--name", help="deployment name")] = "t2igan-scheduled",
-    cron: Annotated[str, typer.Option("--cron", help="cron schedule")] = "0 3 * * *",
-    no_schedule: Annotated[bool, typer.Option("--no-schedule", help="runs only when triggered")] = False,
+    name: NameOption = "t2igan-scheduled",
+    cron: CronOption = "0 3 * * *",
+    no_schedule: NoScheduleOption = False,
     set_: SetOption = None,
     notify_url: NotifyOption = None,
     image: Annotated[str | None, typer.Option("--image", help="container image holding the project")] = None,

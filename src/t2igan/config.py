@@ -11,10 +11,10 @@ import difflib
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
 from t2igan.errors import ConfigError
@@ -22,6 +22,16 @@ from t2igan.errors import ConfigError
 DEFAULT_PARAMS_FILE = "params.yaml"
 # One run's overrides, layered over params.yaml (see t2igan.overrides); DVC tracks both files.
 OVERRIDE_FILE = "params.override.yaml"
+
+
+def _power_of_two(value: int) -> int:
+    if value < 1 or value & (value - 1):
+        raise ValueError(f"must be a power of two, got {value}")
+    return value
+
+
+# Image sides: each resampling block of the GAN halves or doubles them, down to 4x4.
+PowerOfTwo = Annotated[int, AfterValidator(_power_of_two)]
 
 
 class _Strict(BaseModel):
@@ -68,7 +78,7 @@ class DataParams(_Strict):
     )
     test_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="test share where the dataset has no splits")
     columns: ColumnParams = ColumnParams()
-    image_size: int = Field(32, ge=16, le=1024, description="side of the images the GAN trains on")
+    image_size: PowerOfTwo = Field(32, ge=16, le=1024, description="side of the images the GAN trains on")
     synthetic: SyntheticParams = SyntheticParams()
 
     @model_validator(mode="after")
@@ -76,13 +86,6 @@ class DataParams(_Strict):
         if self.source != "synthetic" and not self.path:
             raise ValueError(f"source {self.source!r} needs data.path (the dataset directory or file)")
         return self
-
-    @field_validator("image_size")
-    @classmethod
-    def _power_of_two(cls, value: int) -> int:
-        if value & (value - 1):
-            raise ValueError(f"must be a power of two, got {value}")
-        return value
 
 
 class ValidationParams(_Strict):

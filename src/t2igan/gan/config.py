@@ -10,24 +10,17 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from t2igan.config import ModelParams
+from t2igan.config import ModelParams, PowerOfTwo
 
 # What a config saved before these fields existed meant: a model exported then was built without them.
 SAVED_BEFORE_THE_FIELD: dict[str, Any] = {"d_projection": False, "text_in_seed": False, "contrastive_dim": 0}
 
 
 class GANConfig(ModelParams):
-    image_size: int = Field(ge=8, description="side of the images, a power of two")
+    image_size: PowerOfTwo = Field(ge=8, description="side of the images")
     text_dim: int = Field(ge=1, description="width of the sentence embedding")
-
-    @field_validator("image_size")
-    @classmethod
-    def _power_of_two(cls, value: int) -> int:
-        if value & (value - 1):
-            raise ValueError(f"image_size must be a power of two >= 8, got {value}")
-        return value
 
     @classmethod
     def build(cls, model: ModelParams, *, image_size: int, text_dim: int) -> GANConfig:
