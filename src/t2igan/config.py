@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from t2igan.errors import ConfigError
@@ -35,7 +44,8 @@ PowerOfTwo = Annotated[int, AfterValidator(_power_of_two)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: a bool is not a count, 8.5 is not a batch size, "3" is not a number (an int is a fine float)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
 
 class SyntheticParams(_Strict):
@@ -71,6 +81,7 @@ class DataParams(_Strict):
     source: Source = "synthetic"
     path: str | None = Field(
         None,
+        validate_default=True,
         description="the dataset: a directory (coco, reed, imagefolder, folder) or a file (tsv, csv, jsonl)",
     )
     image_root: str | None = Field(
@@ -81,11 +92,13 @@ class DataParams(_Strict):
     image_size: PowerOfTwo = Field(32, ge=16, le=1024, description="side of the images the GAN trains on")
     synthetic: SyntheticParams = SyntheticParams()
 
-    @model_validator(mode="after")
-    def _path_for_imports(self) -> DataParams:
-        if self.source != "synthetic" and not self.path:
-            raise ValueError(f"source {self.source!r} needs data.path (the dataset directory or file)")
-        return self
+    @field_validator("path")
+    @classmethod
+    def _path_for_imports(cls, value: str | None, info: ValidationInfo) -> str | None:
+        source = info.data.get("source", "synthetic")
+        if source != "synthetic" and not value:
+            raise ValueError(f"source {source!r} needs data.path (the dataset directory or file)")
+        return value
 
 
 class ValidationParams(_Strict):
@@ -135,7 +148,7 @@ class TrainParams(_Strict):
     batch_size: int = Field(32, ge=2)
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(4e-4, gt=0)
-    betas: tuple[float, float] = (0.0, 0.9)
+    betas: tuple[float, float] = Field((0.0, 0.9), strict=False)  # YAML gives a list
     ma_gp_weight: float = Field(2.0, ge=0, description="k of the matching-aware gradient penalty")
     ma_gp_power: float = Field(6.0, gt=0, description="p of the matching-aware gradient penalty")
     gp_every: int = Field(
@@ -269,7 +282,11 @@ def _describe(error: ErrorDetails, source: str) -> str:
         hint = difflib.get_close_matches(str(loc[-1]), _known_keys(Params, loc), n=1)
         suffix = f" (did you mean '{hint[0]}'?)" if hint else ""
         return f"{source}: {where}: unknown key{suffix}"
-    return f"{source}: {where}: {error['msg']} (got {error.get('input')!r})"
+    if error["type"] == "value_error":  # our own validators' messages say what is wrong and what to do
+        return f"{source}: {where}: {error['ctx']['error']}"
+    given = error.get("input")
+    shown = "" if isinstance(given, (dict, list)) else f" (got {given!r})"  # never a whole section
+    return f"{source}: {where}: {error['msg']}{shown}"
 
 
 def merge_layers(*layers: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -56,7 +56,9 @@ def photo_suffix(name: str) -> str:
 
 
 def photo_project(tmp_path: Path, **data: object) -> tuple[ProjectPaths, dict[str, Any]]:
-    raw = tiny_params_dict(data={"name": "photos", **data})
+    """A project over a photo dataset. Where the dataset has no split, nearly every image goes to test:
+    these datasets are a handful of images, and validate refuses one with fewer than two test images."""
+    raw = tiny_params_dict(data={"name": "photos", "test_fraction": 0.99, **data})
     raw["validation"]["max_bad_fraction"] = 0.9
     root = tmp_path / "project"
     root.mkdir(parents=True)

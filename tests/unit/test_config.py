@@ -81,7 +81,29 @@ def test_every_source_is_accepted_and_a_file_or_directory_source_needs_its_path(
     assert sources[0] == "synthetic" and len(sources) == 8
     for source in sources[1:]:
         assert DataParams(source=source, path="/data").source == source
-    with pytest.raises(ConfigError, match=r"data: .*source 'coco' needs data.path"):
+    with pytest.raises(ConfigError, match=r"data\.path: source 'coco' needs data\.path"):
         parse_params(tiny_params_dict(data={"source": "coco"}))
     with pytest.raises(ConfigError, match=r"data\.source: Input should be 'synthetic', 'coco'"):
         parse_params(tiny_params_dict(data={"source": "parquet"}))
+
+
+def test_types_are_strict_a_bool_is_not_a_count_and_a_float_is_not_an_int() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^params.yaml: train\.steps: Input should be a valid integer \(got True\)$"
+    ):
+        parse_params(tiny_params_dict(train={"steps": True}))
+    with pytest.raises(ConfigError, match=r"train\.batch_size: Input should be a valid integer \(got 8\.5\)"):
+        parse_params(tiny_params_dict(train={"batch_size": 8.5}))
+    with pytest.raises(ConfigError, match=r"train\.compile: Input should be a valid boolean \(got 1\)"):
+        parse_params(tiny_params_dict(train={"compile": 1}))
+    params = parse_params(tiny_params_dict(train={"lr_g": 1, "betas": [0.0, 0.99]}))  # an int is a fine float
+    assert params.train.lr_g == 1.0 and params.train.betas == (0.0, 0.99)
+
+
+def test_a_missing_dataset_path_is_one_line_naming_the_key_not_the_section() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_params(tiny_params_dict(data={"source": "reed", "path": None}))
+    assert (
+        str(caught.value)
+        == "params.yaml: data.path: source 'reed' needs data.path (the dataset directory or file)"
+    )

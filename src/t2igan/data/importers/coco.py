@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from t2igan.config import DataParams
-from t2igan.data.importers import Imported, utf8_problem
+from t2igan.data.importers import Imported, dataset_root, utf8_problem
 from t2igan.data.manifest import manifest_row
 from t2igan.data.splits import TEST, TRAIN
 from t2igan.errors import DataError
@@ -24,7 +24,7 @@ def _image_dir(root: Path, name: str) -> str:
 
 
 def read(params: DataParams) -> Imported:
-    root = Path(params.path or "").expanduser().resolve()
+    root = dataset_root(params)
     files = sorted((root / "annotations").glob("captions_*.json"))
     if not files:
         raise DataError(f"{root / 'annotations'}: no captions_*.json files (COCO layout expected)")

@@ -6,17 +6,15 @@ Either one metadata.jsonl at the root (split by a hash of the image), or one per
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from t2igan.config import ColumnParams, DataParams
-from t2igan.data.importers import Imported
+from t2igan.data.importers import Imported, dataset_root
 from t2igan.data.importers.table import read_jsonl
 from t2igan.data.splits import normalize_split
 from t2igan.errors import DataError
 
 
 def read(params: DataParams) -> Imported:
-    root = Path(params.path or "").expanduser().resolve()
+    root = dataset_root(params)
     columns = ColumnParams(caption="text", image="file_name")
     hf_params = params.model_copy(update={"columns": columns, "source": "imagefolder"})
     files = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from t2igan.config import DataParams
-from t2igan.data.importers import Imported
+from t2igan.data.importers import Imported, dataset_root
 from t2igan.data.manifest import manifest_row
 from t2igan.data.splits import TEST, TRAIN, hash_split
 from t2igan.errors import DataError
@@ -43,7 +43,7 @@ def _image_for(root: Path, class_name: str, stem: str) -> str:
 
 
 def read(params: DataParams) -> Imported:
-    root = Path(params.path or "").expanduser().resolve()
+    root = dataset_root(params)
     text_dir = next((root / d for d in ("text", "text_c10") if (root / d).is_dir()), None)
     if text_dir is None:
         raise DataError(f"{root}: no text/ or text_c10/ directory (Reed layout expected)")

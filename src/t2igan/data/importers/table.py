@@ -23,7 +23,7 @@ from t2igan.errors import DataError
 def _source_file(params: DataParams) -> tuple[Path, Path]:
     path = Path(params.path or "").expanduser()
     if not path.is_file():
-        raise DataError(f"{path}: dataset file not found (data.path)")
+        raise DataError(f"{path}: does not exist (data.path)")
     root = Path(params.image_root).expanduser() if params.image_root else path.parent
     if not root.is_dir():
         raise DataError(f"{root}: image root not found (data.image_root)")
