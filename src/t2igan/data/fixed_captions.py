@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from t2igan.data.manifest import read_manifest
+from t2igan.data.manifest import read_clean_manifest
 from t2igan.paths import ProjectPaths
 
 
 def grid_rows(paths: ProjectPaths, count: int) -> tuple[list[str], np.ndarray]:
     """Captions and their clean-manifest rows: half seen combinations (test split), half held-out ones."""
-    manifest = read_manifest(paths.clean_manifest).reset_index(drop=True)
+    manifest = read_clean_manifest(paths).reset_index(drop=True)
     picked: list[int] = []
     for split, share in (("test", count - count // 2), ("heldout", count // 2)):
         rows = manifest.index[manifest["split"] == split].tolist()

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+MISSING_FILE = "missing file"
+
 
 class BadImage(Exception):
     """An image that cannot be used; the message is the one-line reason."""
@@ -32,11 +34,21 @@ def confine(root: Path, relative: str) -> Path:
     return full
 
 
+def _deep_gray_to_8_bit(image: Image.Image) -> Image.Image:
+    """16-bit (or 32-bit integer) grayscale to 8 bits, scaled to the bit depth its values actually use.
+
+    A 16-bit file often holds 8-, 10- or 12-bit data; dividing by 65535 would store such images almost black.
+    The smallest depth of at least 8 bits that holds the brightest value is the image's range.
+    """
+    array = np.asarray(image, dtype=np.float64)
+    brightest = int(max(array.max(), 0))
+    top = float(2 ** max(8, brightest.bit_length()) - 1)
+    return Image.fromarray(np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+        image = _deep_gray_to_8_bit(image)
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
@@ -50,7 +62,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def decode(path: Path, max_pixels: int) -> Image.Image:
     """Open, check and fully decode one image as RGB (EXIF orientation applied)."""
     if not path.is_file():
-        raise BadImage("missing file")
+        raise BadImage(MISSING_FILE)
     if path.stat().st_size == 0:
         raise BadImage("empty file")
     try:

@@ -9,6 +9,7 @@ image_id. Width and height come from the file header at ingest; validate decodes
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from pathlib import Path
@@ -19,8 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from t2igan.data.images import BadImage, confine
 from t2igan.errors import StageInputError
 from t2igan.io import atomic_path, sha256_file
+from t2igan.paths import ProjectPaths
 
 SCHEMA = pa.schema(
     [
@@ -80,10 +83,15 @@ def manifest_row(
     attributes: dict[str, Any] | None = None,
     problem: str | None = None,
 ) -> dict[str, Any]:
-    """Build one manifest row, reading file facts (hash, header size) for paths that stay inside `root`."""
+    """Build one manifest row, reading file facts (hash, header size) for paths that stay inside `root`.
+
+    A path is resolved, symlinks included, and confined to the root before anything is opened: a link to
+    /etc/passwd is never read, not even hashed (validate then rejects the row as escaping the root).
+    """
     facts: tuple[str | None, int | None, int | None] = (None, None, None)
-    if image_path and not Path(image_path).is_absolute() and ".." not in Path(image_path).parts:
-        facts = file_facts((root / image_path).resolve())
+    if image_path:
+        with contextlib.suppress(BadImage):  # outside the root: validate rejects it, unopened
+            facts = file_facts(confine(root, image_path))
     return {
         "id": storable(row_id),
         "image_id": storable(image_id),
@@ -120,3 +128,16 @@ def read_manifest(path: Path) -> pd.DataFrame:
     if missing:
         raise StageInputError(f"{path}: manifest lacks columns {missing}")
     return frame
+
+
+def read_clean_manifest(paths: ProjectPaths) -> pd.DataFrame:
+    """validate's clean rows; when validate ran and rejected the dataset, an error that says so."""
+    if not paths.clean_manifest.is_file() and paths.rejected.is_file():
+        rejected = pq.read_metadata(paths.rejected).num_rows
+        rows = pq.read_metadata(paths.manifest).num_rows if paths.manifest.is_file() else rejected
+        raise StageInputError(
+            f"{paths.clean_manifest}: validate rejected the dataset ({rejected} of {rows} rows; see "
+            f"{paths.validation_report}): fix the data or raise validation.max_bad_fraction, then run validate "
+            "again"
+        )
+    return read_manifest(paths.clean_manifest)

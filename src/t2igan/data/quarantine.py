@@ -13,9 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from t2igan.data.dataset import DatasetInfo
+from t2igan.data.images import MISSING_FILE
 from t2igan.data.inspection import ROW_KEY
 from t2igan.data.manifest import COLUMNS
 from t2igan.data.quality import QualityResult
+from t2igan.data.splits import TEST
 from t2igan.markdown import table
 
 
@@ -34,6 +36,15 @@ class Verdict:
     @property
     def bad_fraction(self) -> float:
         return len(self.rejected) / self.rows if self.rows else 1.0
+
+    @property
+    def test_images(self) -> int:
+        return int(self.clean.loc[self.clean["split"] == TEST, "store_index"].nunique())
+
+    @property
+    def every_image_missing(self) -> bool:
+        """Not one image found: the paths are relative to another folder than the one they were looked in."""
+        return self.clean.empty and set(self.reasons) == {MISSING_FILE}
 
     def failed(self, max_bad_fraction: float) -> bool:
         return self.bad_fraction > max_bad_fraction or self.clean.empty

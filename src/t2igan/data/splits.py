@@ -13,6 +13,7 @@ TRAIN: Final = "train"
 TEST: Final = "test"
 HELDOUT: Final = "heldout"
 SPLITS: Final = (TRAIN, TEST, HELDOUT)
+MIN_TEST_IMAGES: Final = 2  # FID and KID compare two sets: each needs two images at least
 
 # Names datasets give their splits; validation and dev sets are test data here.
 ALIASES: Final = {

@@ -20,7 +20,7 @@ import pandas as pd
 from t2igan.config import EvaluateParams, Params, resolve_device
 from t2igan.data.dataset import DatasetInfo
 from t2igan.data.fixed_captions import grid_rows
-from t2igan.data.manifest import read_manifest
+from t2igan.data.manifest import read_clean_manifest
 from t2igan.data.splits import TEST, TRAIN
 from t2igan.data.store import open_store
 from t2igan.errors import StageInputError
@@ -70,7 +70,7 @@ class EvalContext:
         self.params = params
         self.paths = paths
         self.device = resolve_device(params.evaluate.device)
-        self.manifest = read_manifest(paths.clean_manifest).reset_index(drop=True)  # index = embedding row
+        self.manifest = read_clean_manifest(paths).reset_index(drop=True)  # index = embedding row
         self.manifest_sha = sha256_file(paths.clean_manifest)
         self.store = open_store(paths.image_store)
         embeddings = load_embeddings(paths.embeddings_dir, expected_rows=len(self.manifest))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from t2igan.data.splits import MIN_TEST_IMAGES
 from t2igan.errors import StageInputError
 from t2igan.metrics.features import cache_key, cached_features
 from t2igan.metrics.fid import metric_name
@@ -52,9 +53,10 @@ def distance_sample(context: EvalContext, test: pd.DataFrame) -> DistanceSample:
 
     cfg, network = context.cfg, context.network
     rows = pick_rows(test, cfg.fid_samples, cfg.seed, one_per_image=True)
-    if len(rows) < 2:
+    if len(rows) < MIN_TEST_IMAGES:
         raise StageInputError(
-            f"{context.paths.clean_manifest}: FID needs at least 2 test images, found {len(rows)}"
+            f"{context.paths.clean_manifest}: FID needs at least {MIN_TEST_IMAGES} test images, "
+            f"found {len(rows)}"
         )
     if len(rows) < cfg.fid_samples:
         log.warning("only %d test images for FID (asked for %d)", len(rows), cfg.fid_samples)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from t2igan.config import Params
-from t2igan.data.manifest import read_manifest
+from t2igan.data.manifest import read_clean_manifest
 from t2igan.io import atomic_dir, write_json
 from t2igan.paths import ProjectPaths
 from t2igan.text.embeddings import write_token_states, write_vectors
@@ -26,7 +26,7 @@ class EmbedResult:
 
 
 def run(params: Params, paths: ProjectPaths) -> EmbedResult:
-    captions = read_manifest(paths.clean_manifest)["caption"].tolist()
+    captions = read_clean_manifest(paths)["caption"].tolist()
     embedded = embed_captions(captions, params.embed, paths.cache_dir)
     with atomic_dir(paths.embeddings_dir) as staging:
         write_vectors(staging, embedded.vectors, embedded.encoder_record())

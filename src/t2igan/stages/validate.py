@@ -17,6 +17,7 @@ from t2igan.data.inspection import decoded_images, number_rows
 from t2igan.data.manifest import read_manifest, write_manifest
 from t2igan.data.quality import run_suite
 from t2igan.data.quarantine import Verdict, report, sort_rows, write_rejected
+from t2igan.data.splits import MIN_TEST_IMAGES
 from t2igan.data.store import write_store
 from t2igan.errors import DataError
 from t2igan.io import atomic_dir, write_json, write_text
@@ -47,17 +48,18 @@ class ValidateResult:
 def run(params: Params, paths: ProjectPaths) -> ValidateResult:
     cfg, info = params.validation, DatasetInfo.read(paths)
     frame = number_rows(read_manifest(paths.manifest))
-    size = params.data.image_size
+    size, root = params.data.image_size, info.root_path(paths)
     with (
         atomic_dir(paths.clean_dir) as staging,
-        decoded_images(frame, info.root_path(paths), cfg, size, staging / "candidates.npy") as decoded,
+        decoded_images(frame, root, cfg, size, staging / "candidates.npy") as decoded,
     ):
         quality = run_suite(decoded.frame, cfg)
         verdict = sort_rows(decoded.frame, quality)
         write_rejected(verdict, staging / paths.rejected.name)
         write_text(staging / paths.validation_report.name, report(verdict, quality, info, cfg.max_bad_fraction))
         failed = verdict.failed(cfg.max_bad_fraction)
-        if not failed:
+        untestable = not failed and verdict.test_images < MIN_TEST_IMAGES
+        if not failed and not untestable:
             write_manifest(verdict.clean, staging / paths.clean_manifest.name, extra_columns=("store_index",))
             images = decoded.images(verdict.store_paths)
             write_store(staging / paths.image_store.name, images, count=len(verdict.store_paths), size=size)
@@ -65,14 +67,25 @@ def run(params: Params, paths: ProjectPaths) -> ValidateResult:
     _write_metrics(paths, result)
     for reason, count in list(result.reasons.items())[:10]:
         log.warning("rejected %d row(s): %s", count, reason)
+    if failed and verdict.every_image_missing:
+        raise DataError(
+            f"{paths.manifest}: every image is missing under {root}: set data.image_root in params.yaml to the "
+            "folder the image paths are relative to"
+        )
     if failed:
         top = ", ".join(f"{count} {reason}" for reason, count in list(result.reasons.items())[:3])
         raise DataError(
             f"{paths.manifest}: {result.rejected_rows} of {result.rows} rows rejected "
-            f"({result.bad_fraction:.1%} > max_bad_fraction {cfg.max_bad_fraction:.1%}): {top}; "
-            f"see {paths.rejected}"
+            f"({result.bad_fraction:.1%} > validation.max_bad_fraction {cfg.max_bad_fraction:.1%}): {top}; "
+            f"raise validation.max_bad_fraction in params.yaml or fix the rows listed in {paths.rejected}"
         )
     counts = (result.rows, result.clean_rows, result.rejected_rows, result.images)
+    if untestable:
+        raise DataError(
+            f"{paths.clean_manifest}: {verdict.test_images} test images after validation, and evaluation "
+            f"needs at least {MIN_TEST_IMAGES}: raise data.test_fraction in params.yaml or give the dataset a "
+            "test split"
+        )
     log.info("validated %d rows: %d clean, %d rejected, %d images stored", *counts)
     return result
 

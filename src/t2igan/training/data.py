@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from t2igan.data.manifest import read_manifest
+from t2igan.data.manifest import read_clean_manifest
 from t2igan.data.store import open_store
 from t2igan.errors import DataError
 from t2igan.paths import ProjectPaths
@@ -30,7 +30,7 @@ class TrainingSet:
 
     @classmethod
     def load(cls, paths: ProjectPaths, split: str = "train") -> TrainingSet:
-        manifest = read_manifest(paths.clean_manifest)
+        manifest = read_clean_manifest(paths)
         embeddings = load_embeddings(paths.embeddings_dir, expected_rows=len(manifest))
         rows = manifest.reset_index(drop=True)
         rows["row"] = np.arange(len(rows))

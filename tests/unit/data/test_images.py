@@ -96,3 +96,13 @@ def test_center_crop_resize_keeps_the_middle() -> None:
     canvas[:, 10:30] = 255  # the central square is white, the sides black
     out = center_crop_resize(Image.fromarray(canvas), 8)
     assert out.shape == (8, 8, 3) and out.min() >= 250
+
+
+@pytest.mark.parametrize(("bits", "top"), [(8, 255), (12, 4095), (16, 65535)])
+def test_16_bit_grayscale_is_scaled_to_the_range_its_data_use(tmp_path: Path, bits: int, top: int) -> None:
+    # 8-bit data saved in a 16-bit file, a 12-bit sensor's, a full 16-bit range: each comes out 0..255
+    ramp = np.linspace(0, top, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "gray16.png")
+    decoded = np.asarray(decode(tmp_path / "gray16.png", LIMIT))[..., 0].astype(int)
+    assert decoded.max() == 255 and decoded.min() == 0
+    np.testing.assert_allclose(decoded, ramp / top * 255, atol=1)

@@ -42,7 +42,7 @@ def test_images_with_caption_files_become_rows_and_landing_files_are_ignored(tmp
 def test_a_folder_dataset_is_validated_like_any_other(tmp_path: Path) -> None:
     data = tmp_path / "landing"
     for i, color in enumerate(COLORS):
-        land(data, f"img{i}", [f"a {color} square", f"{color} on black"], color)
+        land(data, f"{'test/' if i >= 2 else ''}img{i}", [f"a {color} square", f"{color} on black"], color)
     (data / "img0.txt").write_bytes(b"\xff\xfe not utf-8\n")
     root = tmp_path / "project"
     root.mkdir()
@@ -70,3 +70,14 @@ def test_fingerprint_changes_with_landed_files_only(tmp_path: Path) -> None:
     missing = fingerprint(_params(tmp_path / "nowhere"))
     assert (missing.exists, missing.files) == (False, 0)
     assert fingerprint(DataParams()).digest == fingerprint(DataParams()).digest  # synthetic: params only
+
+
+def test_a_caption_file_linked_from_outside_is_not_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the password is hunter2\n")
+    landing = tmp_path / "landing"
+    land(landing, "a", None)
+    (landing / "a.txt").symlink_to(secret)
+    (row,) = read(_params(landing)).rows
+    assert row["caption"] is None and "hunter2" not in str(row)
+    assert row["problem"] == "a.txt: caption file escapes the dataset root"

@@ -11,9 +11,9 @@ from t2igan.config import Params
 from t2igan.data.dataset import DatasetInfo
 from t2igan.data.manifest import manifest_row, read_manifest, to_frame, write_manifest
 from t2igan.data.store import open_store
-from t2igan.errors import DataError
+from t2igan.errors import DataError, StageInputError
 from t2igan.paths import ProjectPaths
-from t2igan.stages import validate
+from t2igan.stages import embed, validate
 from tests.support.markdown import table_after
 from tests.support.project import run_stages
 
@@ -46,7 +46,10 @@ def _bad_corpus(paths: ProjectPaths) -> tuple[list[dict], dict[str, str]]:
             source="test",
         )
 
-    rows = [row(f"good{i}", f"a picture number {i}", f"img/good{i}.png") for i in range(12)]
+    rows = [
+        row(f"good{i}", f"a picture number {i}", f"img/good{i}.png", "test" if i >= 10 else "train")
+        for i in range(12)
+    ]
     rows.append(row("second-caption", "another caption of picture 0", "img/good0.png"))
     bad = {
         "missing": (row("missing", "fine caption", "img/nope.png"), "missing file"),
@@ -104,10 +107,17 @@ def test_too_many_bad_rows_fail_the_stage_but_keep_the_evidence(
     with pytest.raises(DataError) as excinfo:
         validate.run(tiny_params, project)  # default threshold 5%
     message = str(excinfo.value)
-    assert f"{len(expected)} of {len(rows)} rows rejected" in message and "rejected.parquet" in message
-    assert "\n" not in message
+    assert f"{len(expected)} of {len(rows)} rows rejected" in message and "\n" not in message
+    assert message.endswith(
+        f"raise validation.max_bad_fraction in params.yaml or fix the rows listed in {project.rejected}"
+    )
     assert len(pd.read_parquet(project.rejected)) == len(expected)
     assert not project.clean_manifest.exists() and not project.image_store.exists()
+    # The next stage says what happened, not to run a stage that did run.
+    with pytest.raises(
+        StageInputError, match=r"validate rejected the dataset \(11 of 24 rows; see .*report\.md\)"
+    ):
+        embed.run(tiny_params, project)
 
 
 def test_a_failed_validation_leaves_the_previous_outputs_intact(
@@ -119,3 +129,18 @@ def test_a_failed_validation_leaves_the_previous_outputs_intact(
     with pytest.raises(Exception, match="manifest not found"):
         validate.run(tiny_params, project)
     assert project.clean_manifest.read_bytes() == before
+
+
+def test_a_dataset_without_test_images_is_refused_before_training(
+    project: ProjectPaths, tiny_params: Params
+) -> None:
+    rows, _ = _bad_corpus(project)
+    good = [{**row, "split": "train"} for row in rows if row["id"].startswith("good")]  # no test split
+    _write_dataset(project, good)
+    with pytest.raises(DataError) as excinfo:
+        validate.run(tiny_params, project)
+    assert str(excinfo.value) == (
+        f"{project.clean_manifest}: 0 test images after validation, and evaluation needs at least 2: "
+        "raise data.test_fraction in params.yaml or give the dataset a test split"
+    )
+    assert not project.clean_manifest.exists()

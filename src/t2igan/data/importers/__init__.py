@@ -7,12 +7,16 @@ annotation file) fails ingest outright, with one line naming the file.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, assert_never
 
 from t2igan.config import DataParams
+from t2igan.data.splits import TEST, TRAIN, hash_split
 from t2igan.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,6 +35,14 @@ def utf8_problem(*values: object) -> str | None:
             except UnicodeEncodeError:
                 return "caption is not valid UTF-8"
     return None
+
+
+def dataset_root(params: DataParams) -> Path:
+    """The dataset's directory (data.path), refused in one line when it is not there."""
+    root = Path(params.path or "").expanduser().resolve()
+    if not root.is_dir():
+        raise DataError(f"{Path(params.path or '').expanduser()}: does not exist (data.path)")
+    return root
 
 
 def read_source(data: DataParams, staging: Path) -> Imported:
@@ -63,4 +75,27 @@ def read_source(data: DataParams, staging: Path) -> Imported:
             assert_never(source)
     if not imported.rows:
         raise DataError(f"{data.path}: no captioned images found for source {source!r}")
+    _warn_when_no_image_is_found(imported)
+    return _with_test_split(imported, data.test_fraction)
+
+
+def _warn_when_no_image_is_found(imported: Imported) -> None:
+    """Paths relative to the wrong folder find nothing: say where they were looked for, before validate."""
+    named = [row for row in imported.rows if row["image_path"]]
+    if named and all(row["sha256"] is None for row in named):
+        log.warning(
+            "none of the %d image paths exists under %s (data.image_root: the folder they are relative to)",
+            len(named),
+            imported.root,
+        )
+
+
+def _with_test_split(imported: Imported, test_fraction: float) -> Imported:
+    """A dataset that brought no test split (COCO with a train file only, an imagefolder with only train/)
+    gets one by a hash of each image id, as `data.test_fraction` says; one that has its own keeps it."""
+    if any(row["split"] == TEST for row in imported.rows):
+        return imported
+    for row in imported.rows:
+        if row["split"] == TRAIN:
+            row["split"] = hash_split(row["image_id"], test_fraction)
     return imported

@@ -15,7 +15,8 @@ import functools
 from pathlib import Path
 
 from t2igan.config import DataParams
-from t2igan.data.importers import Imported
+from t2igan.data.images import BadImage, confine
+from t2igan.data.importers import Imported, dataset_root
 from t2igan.data.manifest import manifest_row
 from t2igan.data.splits import ALIASES, hash_split
 from t2igan.errors import DataError
@@ -44,8 +45,12 @@ def _split(relative: Path, test_fraction: float) -> str:
     return ALIASES.get(top) or hash_split(relative.with_suffix("").as_posix(), test_fraction)
 
 
-def _captions(path: Path) -> tuple[list[str], str | None]:
-    """Non-empty lines of a caption file, or the reason it cannot be read as UTF-8 text."""
+def _captions(root: Path, relative: Path) -> tuple[list[str], str | None]:
+    """Non-empty lines of a caption file, or the reason it cannot be read (as UTF-8, inside the root)."""
+    try:
+        path = confine(root, relative.as_posix())
+    except BadImage:
+        return [], f"{relative.as_posix()}: caption file escapes the dataset root"
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
@@ -63,9 +68,7 @@ def _orphan_problem(stem: Path, image: Path | None, caption_file: Path | None) -
 
 
 def read(params: DataParams) -> Imported:
-    root = Path(params.path or "").expanduser().resolve()
-    if not root.is_dir():
-        raise DataError(f"{root}: landing directory not found (data.path)")
+    root = dataset_root(params)
     files = landed_files(root)
     images = {f.with_suffix(""): f for f in files if f.suffix.lower() in IMAGE_SUFFIXES}
     captions = {f.with_suffix(""): f for f in files if f.suffix.lower() == CAPTION_SUFFIX}
@@ -82,7 +85,7 @@ def read(params: DataParams) -> Imported:
                 row(row_id=f"folder-{image_id}-0", caption=None, image_path=image_path, problem=problem)
             )
             continue
-        texts, unreadable = _captions(root / caption_file)
+        texts, unreadable = _captions(root, caption_file)
         empty = (
             f"{caption_file.as_posix()}: caption file is empty" if unreadable is None and not texts else None
         )
