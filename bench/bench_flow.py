@@ -34,7 +34,7 @@ def make_project(tiny: bool) -> Path:
     copy_project_files(root)
     params = merge_layers(repo_params(), TINY) if tiny else repo_params()
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (root / ".gitignore").write_text("mlruns/\n.prefect/\n.t2igan-cache/\nsummary-*.json\n")
+    (root / ".gitignore").write_text("mlruns/\n.prefect/\n.t2igan-cache/\n.t2igan.lock*\nsummary-*.json\n")
     env = environment(root)
     for command in (["git", "init", "-q"], [str(VENV_BIN / "dvc"), "init", "-q"]):
         subprocess.run(command, cwd=root, env=env, check=True)

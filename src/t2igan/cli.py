@@ -83,12 +83,15 @@ def params_path(params: Path, project: Path | None) -> Path:
 
 def _run_stage(stage: str, params_file: Path, project: Path | None) -> Any:
     from t2igan.config import load_params
+    from t2igan.locks import project_lock
     from t2igan.paths import ProjectPaths
 
     started = time.perf_counter()
     params = load_params(params_path(params_file, project))
     module = importlib.import_module(f"t2igan.stages.{stage}")
-    result = module.run(params, ProjectPaths.at(project))
+    paths = ProjectPaths.at(project)
+    with project_lock(paths, stage):
+        result = module.run(params, paths)
     # The stage's own time, without interpreter start-up or DVC: the flow reports it beside its task's time.
     typer.echo(f"t2igan {stage}: done in {time.perf_counter() - started:.3f}s", err=True)
     return result
@@ -179,8 +182,12 @@ def promote(
     """Make a version @champion by hand, recording the reason and the version it replaces."""
     from t2igan.registry.aliases import manual_promote
 
-    name = manual_promote(version, reason, params_path(params, project), project)
-    typer.echo(f"{name} version {version} is @champion")
+    name, moved = manual_promote(version, reason, params_path(params, project), project)
+    typer.echo(
+        f"{name} version {version} is @champion"
+        if moved
+        else f"{name} version {version} is already @champion; nothing changed"
+    )
 
 
 @app.command()

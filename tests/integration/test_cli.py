@@ -44,5 +44,8 @@ def test_a_dataset_that_cannot_be_read_fails_ingest_in_one_line(tmp_path: Path) 
     paths, _ = photo_project(tmp_path, source="coco", path=str(tmp_path / "nowhere"))
     done = cli("ingest", "--project", str(paths.root), cwd=tmp_path)  # from elsewhere: the project's params
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "no captions_*.json files (COCO layout expected)" in done.stderr
+    assert f"{tmp_path / 'nowhere'}: does not exist (data.path)" in done.stderr
     assert not (tmp_path / "data").exists()  # nothing written where the command ran
+    (tmp_path / "nowhere").mkdir()  # there, but not a COCO dataset
+    done = cli("ingest", "--project", str(paths.root), cwd=tmp_path)
+    assert done.returncode == 2 and "no captions_*.json files (COCO layout expected)" in done.stderr

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from t2igan.config import Params, section_hash
 from t2igan.io import sha256_file
@@ -55,15 +56,27 @@ def run_signature(params: Params, paths: ProjectPaths) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _resumable(
+    trainer: Trainer, checkpoints: CheckpointManager, signature: str
+) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint of this run whose state fits the trainer (one that does not is passed over)."""
+    for path, state in checkpoints.resumable(signature):
+        unfit = trainer.unfit(state.get("trainer"))
+        if unfit is None:
+            return path, state
+        log.warning("checkpoint %s does not fit this trainer (%s); trying the previous one", path.name, unfit)
+    return None
+
+
 def resume_or_initialise(
     trainer: Trainer, params: Params, paths: ProjectPaths, checkpoints: CheckpointManager, encoder: str
 ) -> Start:
     """Load the trainer's state from where this run starts; `encoder` is the embeddings' fingerprint."""
     cfg, world = params.train, trainer.world
     signature = run_signature(params, paths)
-    resumed = checkpoints.latest(signature) if cfg.resume == "auto" else None
-    if resumed is None and paths.checkpoints_dir.exists() and world.is_main:
-        shutil.rmtree(paths.checkpoints_dir)  # another configuration's checkpoints must not be resumed later
+    resumed = _resumable(trainer, checkpoints, signature) if cfg.resume == "auto" else None
+    if resumed is None and world.is_main:
+        checkpoints.clear()  # another configuration's checkpoints must not be resumed later
     barrier(world)  # no rank reads the checkpoints while rank 0 removes them
     if resumed is not None:
         path, state = resumed

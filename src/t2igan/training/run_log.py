@@ -23,7 +23,7 @@ from t2igan.data.dataset import DatasetInfo
 from t2igan.data.fixed_captions import grid_rows
 from t2igan.gan.generator import Generator
 from t2igan.gan.sampling import generate, image_grid
-from t2igan.io import atomic_path
+from t2igan.io import atomic_path, read_json, write_json
 from t2igan.paths import ProjectPaths
 from t2igan.text.embeddings import Embeddings
 from t2igan.tracking import RunRef, configure, start_run
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE_SEEDS = 4
 SAMPLE_CAPTIONS = 8
+ACTIVE_RUN_FILE = "run.json"  # in the checkpoints directory: the MLflow run its checkpoints belong to
 LOSS_LOG_KEYS = ("loss_d", "loss_g", "ma_gp", "images_per_second")
 
 
@@ -96,6 +97,30 @@ def _existing_run(paths: ProjectPaths, run_id: str | None) -> str | None:
         return None
 
 
+def _end_abandoned_run(paths: ProjectPaths, keep: str | None) -> None:
+    """Mark KILLED the run an earlier start left RUNNING that this start does not continue."""
+    import mlflow
+
+    marker = paths.checkpoints_dir / ACTIVE_RUN_FILE
+    if not marker.is_file():
+        return
+    abandoned = read_json(marker).get("run_id")
+    if not abandoned or abandoned == keep:
+        return
+    configure(paths)
+    client = mlflow.MlflowClient()
+    try:
+        if client.get_run(abandoned).info.status != "RUNNING":
+            return
+        client.set_tag(
+            abandoned, "t2igan.ended", "stopped before a checkpoint it could resume from; not resumed"
+        )
+        client.set_terminated(abandoned, status="KILLED")
+    except mlflow.exceptions.MlflowException:
+        return  # a store that no longer holds it
+    log.warning("run %s stopped before a checkpoint it could resume from: marked KILLED", abandoned)
+
+
 def _record_new_run(
     params: Params, paths: ProjectPaths, info: DatasetInfo, start: Start, grid: SampleGrid
 ) -> None:
@@ -115,9 +140,15 @@ def _record_new_run(
 def training_run(
     params: Params, paths: ProjectPaths, info: DatasetInfo, start: Start, grid: SampleGrid
 ) -> Iterator[RunRef]:
-    """The run's MLflow run for the block: the resumed checkpoint's, or a new one, recorded as above."""
+    """The run's MLflow run for the block: the resumed checkpoint's, or a new one, recorded as above.
+
+    The run being written is named in checkpoints/run.json from its start: a run killed before its first
+    checkpoint cannot be resumed, and the next start marks it KILLED instead of leaving it RUNNING forever.
+    """
     run_id = _existing_run(paths, start.run_id)
+    _end_abandoned_run(paths, keep=run_id)
     with start_run(paths, params.tracking.experiment, run_id=run_id, run_name=f"{info.name}-gan") as ref:
+        write_json(paths.checkpoints_dir / ACTIVE_RUN_FILE, {"run_id": ref.run_id})
         if run_id is None:
             _record_new_run(params, paths, info, start, grid)
         yield ref

@@ -37,6 +37,7 @@ from t2igan.training.distributed import World, average_gradients, average_scalar
 from t2igan.training.init_from import InitialWeights
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
+_MODULES = ("generator", "discriminator", "ema")  # the networks a checkpoint holds
 
 # Random streams of a step, per rank (stream_seed(seed, step, stream + 100 * rank)); 1 is the sampler's.
 NOISE_STREAM = 2
@@ -317,6 +318,24 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "torch_rng": torch.get_rng_state(),
         }
+
+    def unfit(self, state: object) -> str | None:
+        """Why a checkpoint's trainer state cannot be loaded into this trainer, or None when it can.
+
+        Checked before loading anything: a state that fails halfway would leave the trainer half replaced.
+        """
+        if not isinstance(state, dict) or not {*_MODULES, "opt_g", "opt_d", "torch_rng"} <= set(state):
+            return "it lacks parts of the trainer's state"
+        for name in _MODULES:
+            ours = getattr(self, name).state_dict()
+            theirs = state[name]
+            if not isinstance(theirs, dict) or set(theirs) != set(ours):
+                return f"{name}: other weights"
+            wrong = next((k for k in ours if getattr(theirs[k], "shape", None) != ours[k].shape), None)
+            if wrong is not None:
+                shape = tuple(getattr(theirs[wrong], "shape", ()))
+                return f"{name}.{wrong}: shape {shape}, not {tuple(ours[wrong].shape)}"
+        return None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])

@@ -82,3 +82,53 @@ def test_init_from_a_checkpoint_reads_g_d_and_ema_and_refuses_a_corrupt_one(tmp_
         load_initial_weights(str(path), paths)
     with pytest.raises(ConfigError, match="no such file"):
         load_initial_weights("nowhere.pt", paths)
+
+
+def test_a_checkpoint_whose_checksum_holds_but_whose_contents_do_not_load_is_passed_over(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import hashlib
+
+    manager = CheckpointManager(tmp_path, keep_last=3)
+    manager.save(1, {"step": 1, "signature": "s"})
+    garbage = b"PK\x03\x04 not really a torch archive"
+    (tmp_path / "ckpt-00000002.pt").write_bytes(garbage)
+    (tmp_path / "ckpt-00000002.pt.sha256").write_text(hashlib.sha256(garbage).hexdigest() + "\n")
+    with caplog.at_level("WARNING"):
+        found = manager.latest("s")
+    assert found is not None and found[1]["step"] == 1
+    assert "checkpoint ckpt-00000002.pt does not load" in caplog.text and "Traceback" not in caplog.text
+    with pytest.raises(ValueError, match="does not load"):
+        manager.read(tmp_path / "ckpt-00000002.pt")
+
+
+def test_a_state_that_does_not_fit_the_trainer_is_named_before_anything_is_loaded() -> None:
+    trainer = Trainer(tiny_gan(), TrainParams(), torch.device("cpu"))
+    state = trainer.state_dict()
+    assert trainer.unfit(state) is None
+    other = Trainer(tiny_gan(nf=16), TrainParams(), torch.device("cpu")).state_dict()
+    before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    assert trainer.unfit(other).startswith("generator.")
+    assert trainer.unfit({"generator": {}}) == "it lacks parts of the trainer's state"
+    assert all(torch.equal(v, trainer.generator.state_dict()[k]) for k, v in before.items())  # untouched
+
+
+def test_a_full_disk_is_one_transient_error_and_the_earlier_checkpoints_stay(tmp_path: Path) -> None:
+    import subprocess
+
+    from t2igan.errors import TransientError
+
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)]).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        manager = CheckpointManager(small, keep_last=3)
+        manager.save(1, {"step": 1, "signature": "s", "w": torch.zeros(100)})
+        with pytest.raises(TransientError, match=rf"^no space left on {small} to write ckpt-00000002.pt"):
+            manager.save(2, {"step": 2, "signature": "s", "w": torch.zeros(100_000)})
+        assert sorted(p.name for p in small.iterdir()) == ["ckpt-00000001.pt", "ckpt-00000001.pt.sha256"]
+        found = manager.latest("s")
+        assert found is not None and found[1]["step"] == 1
+    finally:
+        subprocess.run(["umount", str(small)])
