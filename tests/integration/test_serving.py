@@ -61,11 +61,8 @@ def test_good_request_returns_pngs_and_seeds(server: str) -> None:
         ({"dataframe_records": [{"caption": "a red circle", "num_images": 99}]}, "between 1 and 16"),
         ({"dataframe_records": [{"caption": "   "}]}, "non-empty"),
         ("{not json", "valid JSON formatted string"),
-        ({"dataframe_records": [{"caption": "a red circle", "seed": "abc"}]}, "Failed to convert column seed"),
-        (
-            {"dataframe_records": [{"caption": "a", "seed": 1}, {"caption": "b"}]},
-            "non-finite values",
-        ),  # seed in some rows only
+        ({"dataframe_records": [{"caption": "a red circle", "seed": "abc"}]}, "seed must be a whole number"),
+        ({"dataframe_records": [{"caption": "a red circle", "seed": True}]}, "seed must be a whole number"),
     ],
 )
 def test_bad_requests_get_a_4xx_with_a_message(server: str, body: object, message: str) -> None:
@@ -74,3 +71,58 @@ def test_bad_requests_get_a_4xx_with_a_message(server: str, body: object, messag
     assert message in payload.get("message", "")
     status, _ = _post(server, json.dumps({"dataframe_records": [{"caption": "still serving"}]}))
     assert status == 200
+
+
+def test_a_seed_in_some_rows_only_is_kept_where_given(server: str) -> None:
+    body = {"dataframe_records": [{"caption": "a red circle", "seed": 5}, {"caption": "a blue square"}]}
+    status, payload = _post(server, json.dumps(body))
+    assert status == 200, payload
+    assert [r["row"] for r in payload["predictions"]] == [0, 1] and payload["predictions"][0]["seed"] == 5
+
+
+def test_a_tiny_truncation_is_answered_with_images(server: str) -> None:
+    """Rejection sampling of |z| < 1e-9 would redraw for ever; the server answers well inside its deadline."""
+    records = [{"caption": "a red circle", "seed": 3, "num_images": 2}]
+    status, payload = _post(server, json.dumps({"dataframe_records": records, "params": {"truncation": 1e-9}}))
+    assert status == 200, payload
+    assert len(payload["predictions"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("records", "message"),
+    [
+        ([{"caption": "a red circle", "num_images": 16}] * 1000, "at most 256 images per request"),
+        ([{"caption": "a red circle", "seed": 1.5}], "seed must be a whole number"),
+        ([{"caption": "a red circle", "seed": 2**63}], "below 2**63"),
+    ],
+)
+def test_requests_past_the_limits_are_refused(server: str, records: list[dict], message: str) -> None:
+    status, payload = _post(server, json.dumps({"dataframe_records": records}))
+    assert status == 400, (status, payload)
+    assert message in payload.get("message", "")
+
+
+def test_a_large_seed_comes_back_exactly_as_sent(server: str) -> None:
+    seed = 2**53 + 1  # not a float: a float would round it
+    status, payload = _post(
+        server, json.dumps({"dataframe_records": [{"caption": "a red circle", "seed": seed}]})
+    )
+    assert status == 200 and payload["predictions"][0]["seed"] == seed
+
+
+def test_a_request_past_the_deadline_gets_a_504_and_the_server_keeps_serving(
+    trained_project: ProjectPaths, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    log = tmp_path_factory.mktemp("serve-deadline") / "server.log"
+    uri = f"sqlite:///{trained_project.mlruns / 'mlflow.db'}"
+    with model_server(
+        "models:/t2igan@champion", uri, log_path=log, extra_env={"T2IGAN_REQUEST_SECONDS": "0"}
+    ) as base:
+        status, payload = _post(
+            base, json.dumps({"dataframe_records": [{"caption": "a red circle", "num_images": 16}] * 4})
+        )
+        assert status == 504, (status, payload)
+        assert "took longer than" in payload.get("message", "")
+        # The first batch always runs, so one image is answered: the process is still serving.
+        status, _ = _post(base, json.dumps({"dataframe_records": [{"caption": "a red circle"}]}))
+        assert status == 200

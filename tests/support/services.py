@@ -208,17 +208,23 @@ def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 @contextlib.contextmanager
 def model_server(
-    model_uri: str, tracking_uri: str, log_path: Path, startup_timeout: float = 180.0
+    model_uri: str,
+    tracking_uri: str,
+    log_path: Path,
+    startup_timeout: float = 180.0,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """`mlflow models serve` of `model_uri` on 127.0.0.1 (a free port) for the block; yields the base URL.
 
     The server runs in this Python environment (`--env-manager local`); mlflow starts `uvicorn` by name, so
-    this environment's scripts are on its PATH.
+    this environment's scripts are on its PATH. `extra_env` reaches the served model (its request deadline).
     """
     port = free_port()
     command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    process = _start(command, log_path.parent, tool_env(MLFLOW_TRACKING_URI=tracking_uri), log_path)
+    process = _start(
+        command, log_path.parent, tool_env(MLFLOW_TRACKING_URI=tracking_uri, **(extra_env or {})), log_path
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait(

@@ -21,21 +21,41 @@ def check_truncation(truncation: float | None) -> None:
         raise ValueError(f"truncation must be a positive number (or none), got {truncation}")
 
 
+MAX_REDRAWS = 64  # rounds of redrawing before the rest is drawn from the truncated normal directly
+
+
 def truncated_noise(seed: int, z_dim: int, truncation: float | None = None) -> torch.Tensor:
     """N(0, I) noise for one seed; with `truncation` t, every component beyond +-t is redrawn (BigGAN).
 
     Redrawing from the same seeded generator keeps the image a function of (caption, seed, t). Smaller t
     trades variety for fidelity; None leaves the noise, and so every image, as it was without truncation.
+    Redrawing costs about 1/t draws a component, unbounded as t goes to 0: after `MAX_REDRAWS` rounds (for
+    t = 0.5 a component is still outside with odds of 4e-14) what is left is drawn by inverting the truncated
+    normal's CDF, from the same generator. The cost is bounded whatever t is.
     """
     check_truncation(truncation)
     generator = torch.Generator().manual_seed(int(seed))
     z = torch.randn(z_dim, generator=generator)
-    if truncation is not None:
+    if truncation is None:
+        return z
+    outside = z.abs() > truncation
+    for _ in range(MAX_REDRAWS):
+        if not outside.any():
+            return z
+        z[outside] = torch.randn(int(outside.sum()), generator=generator)
         outside = z.abs() > truncation
-        while outside.any():
-            z[outside] = torch.randn(int(outside.sum()), generator=generator)
-            outside = z.abs() > truncation
+    if outside.any():
+        z[outside] = _inverse_cdf_draws(int(outside.sum()), truncation, generator)
     return z
+
+
+def _inverse_cdf_draws(count: int, truncation: float, generator: torch.Generator) -> torch.Tensor:
+    """`count` draws of N(0, 1) restricted to [-t, t]: the inverse CDF at uniform points of its mass."""
+    low = torch.special.ndtr(torch.tensor(-truncation, dtype=torch.float64))
+    mass = 1.0 - 2.0 * low
+    uniform = torch.rand(count, generator=generator, dtype=torch.float64)
+    draws = torch.special.ndtri(low + uniform * mass)
+    return draws.clamp(-truncation, truncation).to(torch.float32)
 
 
 def noise_for_seeds(seeds: Sequence[int], z_dim: int, truncation: float | None = None) -> torch.Tensor:

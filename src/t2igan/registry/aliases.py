@@ -68,7 +68,13 @@ def current_champion(client: Any, name: str) -> Any | None:
 def move_champion(
     client: Any, name: str, version: str, reason: str, replaced: Any | None, rollback: bool = False
 ) -> None:
-    """Point @champion at `version` and record the move (a rollback keeps the version's own history)."""
+    """Point @champion at `version` and record the move (a rollback keeps the version's own history).
+
+    A version never replaces itself: its `champion.previous` would point at itself, and every rollback after
+    that would go nowhere.
+    """
+    if replaced is not None and str(replaced.version) == str(version):
+        raise T2iganError(f"{name} version {version} is already @champion")
     client.set_registered_model_alias(name, CHAMPION, version)
     tags = {SINCE: now(), REASON: reason}
     if not rollback:
@@ -90,16 +96,22 @@ def _registry(params_file: Path, project: Path | None) -> tuple[Any, str, Projec
     return mlflow.MlflowClient(), name, paths
 
 
-def manual_promote(version: str, reason: str, params_file: Path, project: Path | None) -> str:
-    """`t2igan promote`: make a version @champion by hand, recording the reason and what it replaces."""
+def manual_promote(version: str, reason: str, params_file: Path, project: Path | None) -> tuple[str, bool]:
+    """`t2igan promote`: make a version @champion by hand, recording the reason and what it replaces.
+
+    Returns the model's name and whether @champion moved (promoting the champion changes nothing).
+    """
     client, name, paths = _registry(params_file, project)
     try:
         client.get_model_version(name, version)
     except Exception:
         raise T2iganError(f"{name} has no version {version}") from None
     with promotion_lock(paths):
-        move_champion(client, name, version, f"manual: {reason}", current_champion(client, name))
-    return name
+        champion = current_champion(client, name)
+        if champion is not None and str(champion.version) == str(version):
+            return name, False
+        move_champion(client, name, version, f"manual: {reason}", champion)
+    return name, True
 
 
 def rollback_champion(params_file: Path, project: Path | None) -> tuple[str, str]:
@@ -112,6 +124,10 @@ def rollback_champion(params_file: Path, project: Path | None) -> tuple[str, str
         previous = (champion.tags or {}).get(PREVIOUS)
         if not previous:
             raise T2iganError(f"{name} version {champion.version} replaced no earlier champion")
+        if previous == str(champion.version):
+            raise T2iganError(
+                f"{name} version {previous}'s history points at itself; promote a version by hand"
+            )
         client.get_model_version(name, previous)  # fails loudly if that version was deleted
         # The restored version keeps its own `champion.previous`, so a second rollback goes one further back.
         move_champion(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import io
-import secrets
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +18,30 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import DEADLINE_EXCEEDED, INVALID_PARAMETER_VALUE
 from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import AnyType
 
-MAX_NUM_IMAGES = 16
-
-# seed and num_images are optional columns: give them for every row of a request or for none (MLflow's
-# schema check refuses a long column that is missing in some rows).
+# seed and num_images are optional whole numbers. They are declared as any type so that the scoring server
+# passes them as sent: a "long" column is cast before the model sees it (1.5 would arrive as 1, 2**63 wrapped
+# negative), and t2igan.registry.requests checks them itself.
 SIGNATURE = ModelSignature(
     inputs=Schema(
         [
             ColSpec("string", "caption"),
-            ColSpec("long", "seed", required=False),
-            ColSpec("long", "num_images", required=False),
+            ColSpec(AnyType(), "seed", required=False),
+            ColSpec(AnyType(), "num_images", required=False),
         ]
     ),
     outputs=Schema([ColSpec("long", "row"), ColSpec("long", "seed"), ColSpec("string", "image")]),
-    # An inference parameter (`"params": {"truncation": 0.7}` in a request): redraw noise beyond +-t. 0 = off.
+    # An inference parameter (`"params": {"truncation": 0.7}` in a request): noise within +-t. 0 = off.
     params=ParamSchema([ParamSpec("truncation", "double", 0.0)]),
 )
+# The time a request may take (T2IGAN_REQUEST_SECONDS): generation stops between batches past it, so a
+# request the client gave up on does not keep a core busy.
+DEFAULT_REQUEST_SECONDS = 60.0
+BATCH = 32
 
 
 def _bad_request(message: str) -> MlflowException:
@@ -49,19 +54,6 @@ def png_base64(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _optional_int(row: pd.Series, column: str) -> int | None:
-    value = row.get(column)
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise _bad_request(f"{column} must be an integer, got {value!r}") from None
-    if not number.is_integer():
-        raise _bad_request(f"{column} must be an integer, got {value!r}")
-    return int(number)
 
 
 class TextToImageModel(PythonModel):
@@ -93,56 +85,46 @@ class TextToImageModel(PythonModel):
             device=device,
         )
 
-    def _requests(self, frame: pd.DataFrame) -> list[tuple[int, str, int, int]]:
-        if not isinstance(frame, pd.DataFrame):
-            frame = pd.DataFrame(frame)
-        if "caption" not in frame.columns:
-            raise _bad_request("missing required column 'caption'")
-        if frame.empty:
-            raise _bad_request("no rows: send at least one caption")
-        out = []
-        for index, (_, row) in enumerate(frame.iterrows()):
-            caption = row["caption"]
-            if not isinstance(caption, str) or not caption.strip():
-                raise _bad_request(f"row {index}: caption must be a non-empty string")
-            if len(caption) > self.max_caption_chars:
-                raise _bad_request(
-                    f"row {index}: caption has {len(caption)} characters (limit {self.max_caption_chars})"
-                )
-            count = _optional_int(row, "num_images") or 1
-            if not 1 <= count <= MAX_NUM_IMAGES:
-                raise _bad_request(
-                    f"row {index}: num_images must be between 1 and {MAX_NUM_IMAGES}, got {count}"
-                )
-            seed = _optional_int(row, "seed")
-            if seed is not None and seed < 0:
-                raise _bad_request(f"row {index}: seed must be >= 0, got {seed}")
-            base = seed if seed is not None else secrets.randbelow(2**31)
-            out += [(index, caption, base + k, count) for k in range(count)]
-        return out
-
     def predict(
         self,
         context: Any,  # noqa: ARG002 - MLflow's signature; what this needs, load_context kept
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
-        from t2igan.gan.sampling import generate
+        from t2igan.registry.requests import BadRequest, parse_requests, parse_truncation
 
-        requests = self._requests(model_input)
-        truncation = float((params or {}).get("truncation") or 0.0)
-        if truncation < 0:
-            raise _bad_request(f"truncation must be >= 0 (0 = off), got {truncation}")
-        captions = list(dict.fromkeys(caption for _, caption, _, _ in requests))
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        try:
+            requests = parse_requests(frame, self.max_caption_chars)
+            truncation = parse_truncation(params)
+        except BadRequest as exc:
+            raise _bad_request(str(exc)) from None
+        captions = list(dict.fromkeys(request.caption for request in requests))
         vectors = self.encoder.encode(captions)
         lookup = {caption: i for i, caption in enumerate(captions)}
-        text = vectors[[lookup[caption] for _, caption, _, _ in requests]]
-        seeds = [seed for _, _, seed, _ in requests]
-        images = generate(self.generator, text, seeds, truncation=truncation or None)
+        text = vectors[[lookup[request.caption] for request in requests]]
+        images = self._generate(text, [request.seed for request in requests], truncation)
         return pd.DataFrame(
             {
-                "row": [row for row, _, _, _ in requests],
-                "seed": [seed for _, _, seed, _ in requests],
+                "row": [request.row for request in requests],
+                "seed": [request.seed for request in requests],
                 "image": [png_base64(image) for image in images],
             }
         )
+
+    def _generate(self, text: np.ndarray, seeds: list[int], truncation: float | None) -> np.ndarray:
+        """Batch by batch, stopping past the request's time budget (a 504 that names it)."""
+        from t2igan.gan.sampling import generate
+
+        budget = float(os.environ.get("T2IGAN_REQUEST_SECONDS", DEFAULT_REQUEST_SECONDS))
+        deadline = time.monotonic() + budget
+        parts: list[np.ndarray] = []
+        for start in range(0, len(seeds), BATCH):
+            if parts and time.monotonic() > deadline:
+                raise MlflowException(
+                    f"the request took longer than {budget:g} s (T2IGAN_REQUEST_SECONDS); ask for fewer images",
+                    error_code=DEADLINE_EXCEEDED,
+                )
+            end = start + BATCH
+            parts.append(generate(self.generator, text[start:end], seeds[start:end], BATCH, truncation))
+        return np.concatenate(parts)

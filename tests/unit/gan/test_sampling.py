@@ -36,3 +36,22 @@ def test_truncation_bounds_the_noise_and_keeps_images_a_function_of_the_seed() -
     G = Generator(tiny_gan()).eval()
     text = torch.randn(2, 12)
     assert (generate(G, text, [1, 2], truncation=0.3)[1] == generate(G, text[1:], [2], truncation=0.3)[0]).all()
+
+
+def test_a_tiny_truncation_costs_a_bounded_number_of_draws() -> None:
+    # Redrawing alone would take about a million rounds for 1e-9: this test would not end.
+    for truncation in (1e-9, 1e-3, 0.05):
+        noise = noise_for_seeds(range(64), 100, truncation=truncation)
+        assert noise.abs().max() <= truncation and torch.equal(
+            noise, noise_for_seeds(range(64), 100, truncation)
+        )
+        assert len(set(noise[:, 0].tolist())) > 1  # still noise, not zeros
+
+
+def test_the_usual_truncations_keep_the_noise_they_always_gave() -> None:
+    """Below MAX_REDRAWS nothing changed: a component within the bound is the draw it always was."""
+    generator = torch.Generator().manual_seed(5)
+    z = torch.randn(100, generator=generator)
+    while (outside := z.abs() > 0.7).any():  # the rule before the bound, run to the end
+        z[outside] = torch.randn(int(outside.sum()), generator=generator)
+    assert torch.equal(noise_for_seeds([5], 100, truncation=0.7)[0], z)

@@ -74,3 +74,27 @@ def test_promote_by_hand_then_roll_back_along_the_chain(registry: tuple[Path, ml
         rollback_champion(params, root)
     with pytest.raises(T2iganError, match="t2igan has no version 9"):
         manual_promote("9", "typo", params, root)
+
+
+def test_promoting_the_champion_is_a_no_op_that_says_so(registry: tuple[Path, mlflow.MlflowClient]) -> None:
+    root, client = registry
+    params = root / "params.yaml"
+    manual_promote("1", "first", params, root)
+    manual_promote("3", "better", params, root)
+    before = client.get_model_version("t2igan", "3").tags
+    assert manual_promote("3", "again", params, root) == ("t2igan", False)
+    assert client.get_model_version("t2igan", "3").tags == before  # never its own champion.previous
+    assert rollback_champion(params, root) == ("t2igan", "1")  # the chain still leads back
+    with pytest.raises(T2iganError, match="replaced no earlier champion"):
+        rollback_champion(params, root)
+
+
+def test_the_chain_can_never_point_at_itself(registry: tuple[Path, mlflow.MlflowClient]) -> None:
+    _, client = registry
+    move_champion(client, "t2igan", "2", "first", None)
+    with pytest.raises(T2iganError, match="version 2 is already @champion"):
+        move_champion(client, "t2igan", "2", "again", current_champion(client, "t2igan"))
+    client.set_model_version_tag("t2igan", "2", "champion.previous", "2")  # a loop written by hand
+    root = Path(client.tracking_uri.removeprefix("sqlite:///")).parents[1]
+    with pytest.raises(T2iganError, match=r"version 2's history points at itself"):
+        rollback_champion(root / "params.yaml", root)
