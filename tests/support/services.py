@@ -16,6 +16,8 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -237,3 +239,16 @@ def model_server(
         yield base
     finally:
         _stop(process, log_path)
+
+
+def post_invocations(base: str, body: bytes | str) -> tuple[int, dict[str, Any]]:
+    """POST a scoring request to a served model; (status, JSON body) whether it succeeded or not."""
+    data = body.encode() if isinstance(body, str) else body
+    request = urllib.request.Request(
+        f"{base}/invocations", data=data, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")

@@ -12,7 +12,7 @@ import io
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from mlflow.protos.databricks_pb2 import DEADLINE_EXCEEDED, INVALID_PARAMETER_VA
 from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from mlflow.types.schema import AnyType
+
+if TYPE_CHECKING:
+    from t2igan.registry.requests import ImageRequest
 
 # seed and num_images are optional whole numbers. They are declared as any type so that the scoring server
 # passes them as sent: a "long" column is cast before the model sees it (1.5 would arrive as 1, 2**63 wrapped
@@ -64,7 +67,7 @@ class TextToImageModel(PythonModel):
 
         from t2igan.config import ValidationParams
         from t2igan.gan.export import load_generator
-        from t2igan.text.encoder import TextEncoder
+        from t2igan.text.encoder import EncoderSpec, TextEncoder
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         # The caption limit of the validation that admitted the training captions (models registered before
@@ -74,16 +77,8 @@ class TextToImageModel(PythonModel):
             config.get("max_caption_chars", ValidationParams.model_fields["max_caption_chars"].default)
         )
         self.generator, self.meta = load_generator(Path(context.artifacts["generator"]), device=device)
-        spec = self.meta["encoder"]["spec"]
-        self.encoder = TextEncoder(
-            Path(context.artifacts["encoder"]),
-            name=spec["name"],
-            pooling=spec["pooling"],
-            normalize=spec["normalize"],
-            max_length=spec["max_length"],
-            precision=spec.get("precision", "float32"),
-            device=device,
-        )
+        spec = EncoderSpec.from_record(self.meta["encoder"]["spec"])
+        self.encoder = TextEncoder(Path(context.artifacts["encoder"]), spec, device=device)
 
     def predict(
         self,
@@ -100,6 +95,7 @@ class TextToImageModel(PythonModel):
         except BadRequest as exc:
             raise _bad_request(str(exc)) from None
         captions = list(dict.fromkeys(request.caption for request in requests))
+        self._refuse_over_long(requests)
         vectors = self.encoder.encode(captions)
         lookup = {caption: i for i, caption in enumerate(captions)}
         text = vectors[[lookup[request.caption] for request in requests]]
@@ -111,6 +107,20 @@ class TextToImageModel(PythonModel):
                 "image": [png_base64(image) for image in images],
             }
         )
+
+    def _refuse_over_long(self, requests: list[ImageRequest]) -> None:
+        """A caption longer than the LM reads is a 400: cutting it would draw images of another caption."""
+        limit = self.encoder.spec.max_length
+        first_row: dict[str, int] = {}
+        for request in requests:
+            first_row.setdefault(request.caption, request.row)
+        lengths = self.encoder.token_lengths(list(first_row))
+        for row, length in zip(first_row.values(), lengths, strict=True):
+            if length > limit:
+                raise _bad_request(
+                    f"row {row}: the caption is {length} tokens; this model's language model "
+                    f"({self.encoder.spec.name}) reads at most {limit}: shorten it"
+                )
 
     def _generate(self, text: np.ndarray, seeds: list[int], truncation: float | None) -> np.ndarray:
         """Batch by batch, stopping past the request's time budget (a 504 that names it)."""

@@ -23,6 +23,9 @@ class EmbedResult:
     from_cache: int
     dim: int
     fingerprint: str
+    family: str  # of the language model (t2igan.text.families)
+    max_length: int  # tokens it reads per caption
+    truncated: int  # distinct captions longer than that, cut (the log names them)
 
 
 def run(params: Params, paths: ProjectPaths) -> EmbedResult:
@@ -31,7 +34,7 @@ def run(params: Params, paths: ProjectPaths) -> EmbedResult:
     with atomic_dir(paths.embeddings_dir) as staging:
         write_vectors(staging, embedded.vectors, embedded.encoder_record())
         if embedded.tokens is not None:
-            write_token_states(staging, captions, embedded.tokens, params.embed.max_length, embedded.dim)
+            write_token_states(staging, captions, embedded.tokens)
     result = EmbedResult(
         captions=len(captions),
         distinct=embedded.distinct,
@@ -39,6 +42,9 @@ def run(params: Params, paths: ProjectPaths) -> EmbedResult:
         from_cache=embedded.distinct - embedded.encoded,
         dim=embedded.dim,
         fingerprint=embedded.spec.fingerprint,
+        family=embedded.spec.family,
+        max_length=embedded.spec.max_length,
+        truncated=len(embedded.truncated),
     )
     write_json(paths.metrics("embed"), asdict(result))
     return result

@@ -1,8 +1,10 @@
 """Content-addressed embedding cache: a caption is encoded once per encoder fingerprint.
 
-Layout: `<cache>/embeddings/<fingerprint>/shard-*.npz`, each shard holding sha256 keys of caption texts and
-their vectors. New vectors go to a new shard written atomically, so a crash never corrupts what is cached, and
-an incremental run only appends. Lookups load all shards of the fingerprint into one index.
+Layout: `<cache>/embeddings/<fingerprint>/shard-*.npz`, each shard holding sha256 keys of caption texts,
+their vectors and their token counts before truncation (so a re-embed can say which captions the model's
+length limit cut without tokenizing them again). New vectors go to a new shard written atomically, so a
+crash never corrupts what is cached, and an incremental run only appends. Lookups load all shards of the
+fingerprint into one index.
 """
 
 from __future__ import annotations
@@ -25,16 +27,20 @@ class EmbeddingCache:
         self.directory = root / "embeddings" / fingerprint
         self._index: dict[bytes, tuple[int, int]] = {}
         self._shards: list[np.ndarray] = []
+        self._lengths: list[np.ndarray] = []
         self._load()
 
     def _load(self) -> None:
         for shard_path in sorted(self.directory.glob("shard-*.npz")):
             with np.load(shard_path) as shard:
-                keys, vectors = shard["keys"], shard["vectors"]
-            shard_number = len(self._shards)
-            self._shards.append(vectors)
-            for row, key in enumerate(keys):
-                self._index[key.tobytes()] = (shard_number, row)
+                self._add(shard["keys"], shard["vectors"], shard["lengths"])
+
+    def _add(self, keys: np.ndarray, vectors: np.ndarray, lengths: np.ndarray) -> None:
+        shard_number = len(self._shards)
+        self._shards.append(vectors)
+        self._lengths.append(lengths)
+        for row, key in enumerate(keys):
+            self._index[key.tobytes()] = (shard_number, row)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -46,19 +52,18 @@ class EmbeddingCache:
         """Distinct captions not yet cached, in first-seen order."""
         return [c for c in dict.fromkeys(captions) if caption_key(c) not in self._index]
 
-    def put(self, captions: list[str], vectors: np.ndarray) -> None:
+    def put(self, captions: list[str], vectors: np.ndarray, lengths: list[int]) -> None:
+        """Cache `vectors` of `captions`, with each caption's token count before truncation."""
         if not captions:
             return
         keys = np.frombuffer(b"".join(caption_key(c) for c in captions), dtype=np.uint8).reshape(-1, 32)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        token_counts = np.asarray(lengths, dtype=np.int64)
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"shard-{uuid.uuid4().hex}.npz"
         with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, keys=keys, vectors=vectors)
-        shard_number = len(self._shards)
-        self._shards.append(vectors)
-        for row, key in enumerate(keys):
-            self._index[key.tobytes()] = (shard_number, row)
+            np.savez(handle, keys=keys, vectors=vectors, lengths=token_counts)
+        self._add(keys, vectors, token_counts)
 
     def get(self, captions: list[str]) -> np.ndarray:
         """Vectors for `captions` in order; every caption must be cached."""
@@ -68,6 +73,12 @@ class EmbeddingCache:
         for i, (shard, row) in enumerate(rows):
             out[i] = self._shards[shard][row]
         return out
+
+    def token_counts(self, captions: list[str]) -> list[int]:
+        """Tokens of each cached caption before truncation."""
+        return [
+            int(self._lengths[shard][row]) for shard, row in (self._index[caption_key(c)] for c in captions)
+        ]
 
 
 class TokenCache:

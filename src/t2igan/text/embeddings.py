@@ -2,7 +2,8 @@
 
 data/embeddings/ holds embeddings.npy (float32, one row per clean-manifest row, in its order), encoder.json
 (the encoder's spec and fingerprint, which later stages check and the registered model reuses) and, when
-token states are asked for, tokens.npy (float16 [N, max_length, D], zero-padded) with token_lengths.npy.
+token states are asked for, tokens.npy (float16 [N, longest caption, hidden], zero-padded) with
+token_lengths.npy.
 """
 
 from __future__ import annotations
@@ -44,12 +45,17 @@ def write_vectors(directory: Path, vectors: np.ndarray, encoder: dict[str, Any])
     write_json(directory / ENCODER_FILE, encoder)
 
 
-def write_token_states(
-    directory: Path, captions: list[str], tokens: TokenCache, max_length: int, dim: int
-) -> None:
-    """tokens.npy and token_lengths.npy, streamed to disk a caption at a time."""
+def write_token_states(directory: Path, captions: list[str], tokens: TokenCache) -> None:
+    """tokens.npy and token_lengths.npy, streamed to disk a caption at a time.
+
+    The padded length is the longest caption's, not the model's limit (256 or 512 tokens would make the file
+    ten times larger than the captions need); the width is the LM's hidden size, whatever the pooled width.
+    """
+    lengths_by_caption = {c: tokens.get(c).shape for c in dict.fromkeys(captions)}
+    longest = max((shape[0] for shape in lengths_by_caption.values()), default=0)
+    width = next(iter(lengths_by_caption.values()), (0, 0))[1]
     states = np.lib.format.open_memmap(
-        directory / TOKENS_FILE, mode="w+", dtype=np.float16, shape=(len(captions), max_length, dim)
+        directory / TOKENS_FILE, mode="w+", dtype=np.float16, shape=(len(captions), longest, width)
     )
     lengths = np.zeros(len(captions), dtype=np.int32)
     for row, caption in enumerate(captions):

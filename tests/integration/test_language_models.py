@@ -1,0 +1,100 @@
+"""Each language-model family end to end: embed, train a few steps, register, load in a fresh process.
+
+The models are tiny random ones built here (tests/support/tiny_lms.py), so nothing is downloaded; what is
+checked is the plumbing each family needs: its vectors' width reaching the GAN's projection, its encoder files
+travelling with the registered model, and the served model computing the very vectors training used.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from t2igan.config import parse_params
+from t2igan.io import read_json
+from t2igan.paths import ProjectPaths
+from t2igan.text.embeddings import EMBEDDINGS_FILE
+from tests.support.png import decode_png
+from tests.support.project import reset_mlflow, run_stages, tiny_params_dict, tool_env, write_project
+from tests.support.services import model_server, post_invocations
+from tests.support.tiny_lms import PROJECTION, WIDTH, build
+
+pytestmark = pytest.mark.slow
+
+FRESH_PROCESS = """
+import json, sys
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model("models:/t2igan@champion")
+captions = json.loads(sys.argv[1])
+out = model.predict(pd.DataFrame({"caption": captions, "seed": [3] * len(captions)}))
+vectors = model.unwrap_python_model().encoder.encode(captions)
+print(json.dumps({"images": len(out), "vectors": vectors.tolist()}))
+"""
+WIDTHS = {"gpt2": WIDTH, "qwen2": WIDTH, "t5": WIDTH, "clip": PROJECTION, "siglip": WIDTH}
+
+
+def _trained(root: Path, encoder: Path) -> ProjectPaths:
+    raw = tiny_params_dict(embed={"encoder": str(encoder)}, train={"steps": 4})
+    paths = write_project(root / "project", raw)
+    reset_mlflow()
+    try:
+        run_stages(parse_params(raw), paths, "ingest", "validate", "embed", "train", "evaluate", "register")
+    finally:
+        reset_mlflow()
+    return paths
+
+
+@pytest.mark.parametrize("kind", sorted(WIDTHS))
+def test_a_family_trains_registers_and_loads_in_a_fresh_process(tmp_path: Path, kind: str) -> None:
+    paths = _trained(tmp_path, build(kind, tmp_path / "lm"))
+    embedded = read_json(paths.metrics("embed"))
+    assert embedded["dim"] == WIDTHS[kind] and embedded["family"] != "encoder"
+    assert read_json(paths.metrics("register"))["promoted"]
+
+    manifest = pd.read_parquet(paths.clean_manifest)
+    captions = manifest["caption"].head(2).tolist()
+    env = tool_env(MLFLOW_TRACKING_URI=f"sqlite:///{paths.mlruns / 'mlflow.db'}")
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, json.dumps(captions)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["images"] == 2
+    # the registered model embeds a caption exactly as the embed stage did for training
+    trained_vectors = np.load(paths.embeddings_dir / EMBEDDINGS_FILE)[:2]
+    np.testing.assert_allclose(np.array(result["vectors"]), trained_vectors, atol=1e-5)
+
+
+def test_a_clip_conditioned_model_is_served_and_refuses_captions_longer_than_clip_reads(tmp_path: Path) -> None:
+    encoder = build("clip", tmp_path / "lm")
+    paths = _trained(tmp_path, encoder)
+    from transformers import AutoTokenizer
+
+    long_caption = "a red circle " * 25
+    tokens = len(AutoTokenizer.from_pretrained(encoder)(long_caption)["input_ids"])
+    assert tokens > 64 and len(long_caption) <= 400  # within the caption limit, beyond the model's
+
+    uri = f"sqlite:///{paths.mlruns / 'mlflow.db'}"
+    with model_server("models:/t2igan@champion", uri, log_path=tmp_path / "serve.log") as base:
+        status, payload = post_invocations(
+            base, json.dumps({"dataframe_records": [{"caption": "a small red circle", "seed": 1}]})
+        )
+        assert status == 200, payload
+        assert decode_png(payload["predictions"][0]["image"]).shape == (16, 16, 3)
+        status, payload = post_invocations(
+            base, json.dumps({"dataframe_records": [{"caption": "fine"}, {"caption": long_caption}]})
+        )
+        assert status == 400
+        assert f"row 1: the caption is {tokens} tokens" in payload["message"]
+        assert "reads at most 64" in payload["message"]
