@@ -63,6 +63,7 @@ def summarize(
         "reason": registration.get("reason"),
         "champion_version": registration.get("champion_version"),
         "compared_with": registration.get("compared_with"),
+        "comparison": registration.get("comparison"),
         "version_metrics": registration.get("metrics") or {},
         "run_id": registration.get("run_id"),
         "run_url": f"{base}/#/experiments/{run['experiment_id']}/runs/{run['run_id']}" if run else None,
@@ -109,6 +110,23 @@ def metrics_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _comparison_line(comparison: dict[str, Any]) -> str:
+    """The gate's evidence: both models measured on this run's data, the gains and their intervals."""
+    name, gain = comparison["fid_name"], comparison["fid_gain"]
+    line = (
+        f"- re-scored on this data (manifest {comparison['data_sha256'][:12]}): {name} "
+        f"{comparison['challenger'][name]:.3f} vs champion {comparison['champion_version']}'s "
+        f"{comparison['champion'][name]:.3f}; gain {gain['point']:+.3f} "
+        f"[{gain['low']:+.3f}, {gain['high']:+.3f}] at {gain['confidence']:.0%}"
+    )
+    alignment = comparison.get("alignment_gain")
+    if alignment:
+        line += (
+            f"; alignment gain {alignment['point']:+.3f} [{alignment['low']:+.3f}, {alignment['high']:+.3f}]"
+        )
+    return line
+
+
 def render_markdown(summary: dict[str, Any]) -> str:
     acc = summary.get("attr_acc_heldout") or {}
     decision = "promoted to @champion" if summary["promoted"] else "kept as @challenger"
@@ -119,6 +137,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
     ]
     if not summary.get("registered_now"):
         lines.append("- nothing changed since that version was registered: no new version this run")
+    comparison = summary.get("comparison")
+    if comparison:
+        lines.append(_comparison_line(comparison))
     lines.append(
         f"- {summary['fid_name']}: {summary['fid']:.3f}" if summary["fid"] is not None else "- FID: n/a"
     )

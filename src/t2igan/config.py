@@ -185,6 +185,11 @@ class TrainParams(_Strict):
     resume: Literal["auto", "never"] = "auto"
     max_loss: float = Field(1e4, gt=0, description="a loss above this stops the run as exploding")
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
+    nproc: int | Literal["auto"] = Field(
+        "auto",
+        description="training processes: > 1 starts them under torchrun; auto = one per visible GPU (1 on CPU)",
+    )
+    dist_timeout_s: int = Field(600, ge=10, description="a collective waiting longer than this fails the run")
     device: str = "auto"
     precision: Literal["auto", "float32", "bfloat16"] = Field(
         "auto",
@@ -248,13 +253,29 @@ class EvaluateParams(_Strict):
 
 
 class RegisterParams(_Strict):
+    """The promotion gate: the champion is re-scored on the challenger's data, and noise does not promote."""
+
     model_name: str = Field("t2igan", min_length=1)
-    fid_margin: float = Field(0.0, ge=0, description="challenger must beat the champion's FID by this much")
-    alignment_tolerance: float = Field(0.0, ge=0, description="allowed drop in alignment when promoting")
+    promotion: Literal["gate", "challenger"] = Field(
+        "gate",
+        description="gate: the policy may move @champion; challenger: register as @challenger only "
+        "(always so inside `dvc exp run`)",
+    )
+    fid_margin: float = Field(
+        0.0, ge=0, description="minimum effect: the FID gain's lower confidence bound must exceed it"
+    )
+    alignment_tolerance: float = Field(
+        0.0, ge=0, description="refused when alignment is worse by more than this beyond the noise"
+    )
+    confidence: float = Field(0.9, gt=0, lt=1, description="two-sided confidence of the gain intervals")
+    resamples: int = Field(200, ge=10, description="half-samples (FID) and bootstrap draws (alignment)")
 
 
 class TrackingParams(_Strict):
     experiment: str = Field("t2igan", min_length=1)
+    system_metrics: bool = Field(
+        True, description="CPU, memory, disk, network (and GPU with nvidia-ml-py) beside the training run"
+    )
 
 
 class Params(_Strict):

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from t2igan.config import merge_layers, parse_params
-from t2igan.io import read_json, write_json
+from t2igan.config import RegisterParams, merge_layers, parse_params
+from t2igan.io import read_json
 from t2igan.paths import ProjectPaths
 from t2igan.stages import register
 from t2igan.tracking import configure
@@ -107,43 +107,116 @@ def test_generate_command_writes_pngs(trained_project: ProjectPaths, tmp_path) -
         assert (tmp_path / f"g-{k}.png").read_bytes().startswith(b"\x89PNG")
 
 
-def _register_with(paths: ProjectPaths, fid_delta: float, alignment_delta: float) -> register.RegisterResult:
-    evaluation = read_json(paths.metrics("eval"))
-    name = evaluation["fid_name"]
-    evaluation[name] += fid_delta
-    evaluation["alignment"] += alignment_delta
-    write_json(paths.metrics("eval"), evaluation)
+def _set_weights(paths: ProjectPaths, original: dict, noise: float, seed: int = 0) -> None:
+    """The exported generator's weights as `original` plus Gaussian noise of `noise` times each tensor's std."""
+    import torch
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(seed)
+    perturbed = {}
+    for key, tensor in original.items():
+        if tensor.is_floating_point() and tensor.numel() > 1 and noise > 0:
+            scale = float(tensor.float().std()) * noise
+            tensor = tensor + torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype) * scale
+        perturbed[key] = tensor.contiguous()
+    save_file(perturbed, str(paths.model_dir / "generator.safetensors"))
+
+
+def _evaluate_and_register(paths: ProjectPaths) -> register.RegisterResult:
     reset_mlflow()
-    return register.run(parse_params(tiny_params_dict()), paths)
+    return run_stages(parse_params(tiny_params_dict()), paths, "evaluate", "register")["register"]
 
 
-def test_promotion_gate_both_ways_then_rollback(trained_project: ProjectPaths) -> None:
+def test_the_gate_rescores_the_champion_and_ignores_noise_then_rollback(trained_project: ProjectPaths) -> None:
+    from safetensors.torch import load_file
+
+    from t2igan.registry.promotion import decide
+
     client = _client(trained_project)
-    worse = _register_with(trained_project, fid_delta=+5.0, alignment_delta=0.0)
-    assert not worse.promoted and "does not beat" in worse.reason
-    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == "1"
-    assert str(client.get_model_version_by_alias("t2igan", "challenger").version) == worse.version
+    trained = load_file(str(trained_project.model_dir / "generator.safetensors"))
 
-    better = _register_with(trained_project, fid_delta=-10.0, alignment_delta=0.0)
-    assert better.promoted
+    # The same weights again (only evaluation could have changed): no second version, nothing moves.
+    again = _evaluate_and_register(trained_project)
+    assert again.version == "1" and not again.promoted and "identical weights to @champion" in again.reason
+    assert len(client.search_model_versions("name='t2igan'")) == 1
+
+    # The champion's stored figure says it is terrible: the stored-figures gate would promote anything.
+    stored = json.loads(client.get_model_version("t2igan", "1").tags["metrics"])
+    stored[stored["fid_name"]] = 1e6
+    client.set_model_version_tag("t2igan", "1", "metrics", json.dumps(stored))
+    _set_weights(trained_project, trained, noise=3.0)  # a much worse generator
+    worse = _evaluate_and_register(trained_project)
+    assert decide(read_json(trained_project.metrics("eval")), stored, RegisterParams()).promote
+    assert worse.version == "2" and not worse.promoted and "re-scored on this data" in worse.reason
+    comparison = worse.comparison
+    assert comparison is not None and comparison["champion_version"] == "1"
+    name = comparison["fid_name"]
+    assert comparison["champion"][name] < comparison["challenger"][name]
+    assert comparison["fid_gain"]["high"] < 0  # worse beyond the noise
+    tags = client.get_model_version("t2igan", "2").tags
+    assert json.loads(tags["promotion.comparison"]) == comparison
+    assert client.get_model_version("t2igan", "2").description == worse.reason
+
+    # A difference of measurement noise only (a tiny perturbation of the champion) does not promote.
+    _set_weights(trained_project, trained, noise=1e-3)
+    noise = _evaluate_and_register(trained_project)
+    assert not noise.promoted and "beyond the noise" in noise.reason
+    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == "1"
+
+    # With the bad version made champion by hand, the trained weights win against it, re-scored.
+    done = cli("promote", "--version", "2", "--reason", "hand-picked for a demo", cwd=trained_project.root)
+    assert done.returncode == 0, done.stderr
+    assert client.get_model_version("t2igan", "2").tags["champion.reason"] == "manual: hand-picked for a demo"
+    _set_weights(trained_project, trained, noise=0.0)
+    better = _evaluate_and_register(trained_project)
+    assert better.version == "1" and better.promoted, better.reason  # the twin of version 1, not a new one
     champion = client.get_model_version_by_alias("t2igan", "champion")
-    assert str(champion.version) == better.version
-    assert champion.tags["champion.previous"] == "1" and champion.tags["promotion.decision"] == "promoted"
-    assert json.loads(champion.tags["champion.previous_metrics"]) == json.loads(
-        client.get_model_version("t2igan", "1").tags["metrics"]
-    )
+    assert str(champion.version) == "1" and champion.tags["champion.previous"] == "2"
 
     done = cli("rollback", cwd=trained_project.root)
     assert done.returncode == 0, done.stderr
-    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == "2"
 
-    done = cli(
-        "promote", "--version", worse.version, "--reason", "hand-picked for a demo", cwd=trained_project.root
-    )
-    assert done.returncode == 0, done.stderr
-    picked = client.get_model_version("t2igan", worse.version)
-    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == worse.version
-    assert picked.tags["champion.reason"] == "manual: hand-picked for a demo"
+
+def test_the_training_run_records_its_datasets_sample_grids_and_system_metrics(
+    trained_project: ProjectPaths,
+) -> None:
+    client = _client(trained_project)
+    run = client.get_run(read_json(trained_project.model_dir / "run.json")["run_id"])
+    inputs = {
+        d.dataset.name: {t.key: t.value for t in d.tags}["mlflow.data.context"]
+        for d in run.inputs.dataset_inputs
+    }
+    assert inputs == {"synthetic-train": "training", "synthetic-test": "testing"}
+    assert any(m.startswith("system/cpu_utilization") for m in run.data.metrics)
+    grids = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
+    assert grids and all("samples" in path for path in grids)  # log_image by key and step: the UI's slider
+
+
+def test_a_failed_register_leaves_the_training_run_finished(
+    trained_project: ProjectPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from t2igan.errors import TransientError
+
+    client = _client(trained_project)
+    run_id = read_json(trained_project.model_dir / "run.json")["run_id"]
+
+    def tracking_down(*args: object, **kwargs: object) -> None:
+        raise TransientError("tracking server briefly down")
+
+    monkeypatch.setattr(register, "publish", tracking_down)
+    reset_mlflow()
+    with pytest.raises(TransientError):
+        register.run(parse_params(tiny_params_dict()), trained_project)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["t2igan.register.error"] == "TransientError: tracking server briefly down"
+
+    monkeypatch.undo()  # the retry succeeds, and the error is gone from the run
+    reset_mlflow()
+    register.run(parse_params(tiny_params_dict()), trained_project)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and "t2igan.register.error" not in run.data.tags
 
 
 def _champion_generator(paths: ProjectPaths, tmp_path) -> tuple[str, dict]:

@@ -33,6 +33,9 @@ SEED_OFFSET = 100_000  # generation seeds evaluate.seed + 100000 + i: apart from
 class AttributeReading:
     figures: dict[str, Any]  # attr_acc_<pool> and judge_ceiling_<pool>, each per attribute and mean
     confusion: dict[str, dict[str, Any]]  # held-out combinations: asked (rows) x drawn (columns), per attribute
+    # per scored held-out image, the share of its attributes the judge read right: the alignment is their
+    # mean, and two models scored on the same rows are compared image by image (t2igan.metrics.noise)
+    heldout_scores: np.ndarray | None = None
 
 
 def judge_rows(manifest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -90,6 +93,7 @@ def read_attributes(context: EvalContext) -> AttributeReading:
     judge = _judge(context, train_rows, attributes)
     figures: dict[str, Any] = {}
     confusion: dict[str, dict[str, Any]] = {}
+    scores: np.ndarray | None = None
     for label, pool in {HELDOUT: heldout_scored, "seen": context.split(TEST)}.items():
         rows = pick_rows(pool, cfg.alignment_samples, cfg.seed + 1, one_per_image=False)
         if rows.empty:
@@ -102,4 +106,5 @@ def read_attributes(context: EvalContext) -> AttributeReading:
         )
         if label == HELDOUT:
             confusion = confusion_counts(predicted, labels, vocab)
-    return AttributeReading(figures, confusion)
+            scores = np.mean([predicted[name] == labels[name] for name in labels], axis=0)
+    return AttributeReading(figures, confusion, scores)

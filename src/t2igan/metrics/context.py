@@ -66,7 +66,10 @@ class Grid:
 class EvalContext:
     """One evaluation: the generator, the clean data and its embeddings, and the work the metrics share."""
 
-    def __init__(self, params: Params, paths: ProjectPaths) -> None:
+    def __init__(self, params: Params, paths: ProjectPaths, model_dir: Path | None = None) -> None:
+        """`model_dir`: the exported generator to evaluate (default: the project's; the champion's to
+        re-score it on this data)."""
+        model_dir = model_dir or paths.model_dir
         self.params = params
         self.paths = paths
         self.device = resolve_device(params.evaluate.device)
@@ -74,14 +77,14 @@ class EvalContext:
         self.manifest_sha = sha256_file(paths.clean_manifest)
         self.store = open_store(paths.image_store)
         embeddings = load_embeddings(paths.embeddings_dir, expected_rows=len(self.manifest))
-        self.generator, meta = load_generator(paths.model_dir, device=self.device)
+        self.generator, meta = load_generator(model_dir, device=self.device)
         if meta["encoder"]["fingerprint"] != embeddings.fingerprint:
             raise StageInputError(
-                f"{paths.model_dir}: the generator was trained on another encoder's embeddings; retrain it"
+                f"{model_dir}: the generator was trained on another encoder's embeddings; retrain it"
             )
         self.text = embeddings.vectors  # caption embeddings, one row per manifest row
         self.text_fingerprint = embeddings.fingerprint
-        self.generator_sha = sha256_file(paths.model_dir / WEIGHTS_FILE)
+        self.generator_sha = sha256_file(model_dir / WEIGHTS_FILE)
         self.info = DatasetInfo.read(paths)
 
     @property

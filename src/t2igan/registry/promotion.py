@@ -1,16 +1,22 @@
 """The promotion policy: who becomes @champion when a new version is registered.
 
-Each new version becomes @challenger. It becomes @champion when there is none yet, or when its FID beats the
-champion's by `register.fid_margin` and its alignment is not worse by more than
-`register.alignment_tolerance`. FIDs are compared only under the same sample count (fid_1k vs fid_1k): FID is
-biased by it. Which way each figure is better comes from the metric registry. The decision and its reason are
-recorded on the version; a new champion also records which version it replaced (t2igan.registry.aliases).
+Each new version becomes @challenger. It becomes @champion when there is none yet, or when it beats the
+champion re-scored on the same data (t2igan.registry.rescore) by more than the noise: the lower bound of the
+FID gain's interval must exceed `register.fid_margin`, and alignment must not be worse by more than
+`register.alignment_tolerance` beyond its interval. Where the champion cannot be re-scored (another text
+encoder), the stored figures are compared as before, and the reason says so; FIDs are then compared only under
+the same sample count (fid_1k vs fid_1k): FID is biased by it. Experiments (`dvc exp run`, or
+`register.promotion: challenger`) never move @champion: the decision the gate would have made is recorded.
+Which way each figure is better comes from the metric registry. The decision, its reason and the comparison
+are recorded on the version; a new champion also records which version it replaced (t2igan.registry.aliases).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from t2igan.config import RegisterParams
@@ -25,12 +31,22 @@ from t2igan.registry.aliases import (
     promotion_lock,
     version_metrics,
 )
+from t2igan.registry.rescore import Comparison
 
 
 @dataclass(frozen=True)
 class Decision:
     promote: bool
     reason: str
+
+
+Rescorer = Callable[[str], Comparison | None]  # champion version -> the two measured together, or None
+COMPARISON_TAG = "promotion.comparison"
+
+
+def experiment_name() -> str | None:
+    """The `dvc exp run` this runs in (DVC sets DVC_EXP_NAME for its stages), if any."""
+    return os.environ.get("DVC_EXP_NAME") or None
 
 
 def gain(name: str, ours: float, theirs: float) -> float:
@@ -67,22 +83,77 @@ def decide(challenger: dict[str, Any], champion: dict[str, Any] | None, policy: 
     )
 
 
+def decide_rescored(comparison: Comparison, policy: RegisterParams) -> Decision:
+    """The gate on fresh, paired figures: better than the champion by more than the noise."""
+    name, fid, alignment = comparison.fid_name, comparison.fid, comparison.alignment
+    ours, theirs = comparison.challenger[name], comparison.champion[name]
+    measured = f"{name} {ours:.3f} vs the champion's {theirs:.3f} re-scored on this data, gain {fid}"
+    if not fid.low > policy.fid_margin:
+        return Decision(False, f"{measured}: not above the margin {policy.fid_margin:g} beyond the noise")
+    if alignment is not None and alignment.high < -policy.alignment_tolerance:
+        return Decision(
+            False,
+            f"{measured}, but alignment gain {alignment}: worse by more than the tolerance "
+            f"{policy.alignment_tolerance:g} beyond the noise",
+        )
+    aligned = f"; alignment gain {alignment}" if alignment is not None else ""
+    return Decision(True, f"{measured} > {policy.fid_margin:g}{aligned}")
+
+
+def _gate(
+    champion: Any | None,
+    version: str,
+    metrics: dict[str, Any],
+    policy: RegisterParams,
+    rescore: Rescorer | None,
+) -> tuple[Decision, Comparison | None]:
+    if champion is None:
+        return Decision(True, "no champion yet"), None
+    if str(champion.version) == str(version):
+        return Decision(False, f"identical weights to @champion (version {version})"), None
+    comparison = rescore(str(champion.version)) if rescore is not None else None
+    if comparison is not None:
+        return decide_rescored(comparison, policy), comparison
+    stored = decide(summary(metrics), version_metrics(champion), policy)
+    return replace(stored, reason=f"stored figures (champion not re-scored): {stored.reason}"), None
+
+
+def _challenger_only(decision: Decision, policy: RegisterParams) -> Decision:
+    """Experiments register challengers: what the gate decided is kept as the reason, nothing moves."""
+    experiment = experiment_name()
+    if experiment is None and policy.promotion == "gate":
+        return decision
+    why = f"experiment {experiment} (dvc exp run)" if experiment else "register.promotion: challenger"
+    verdict = "would have promoted" if decision.promote else "kept it"
+    return Decision(False, f"{why}: registered as @challenger only; the gate {verdict}: {decision.reason}")
+
+
 def promote_if_better(
-    client: Any, paths: ProjectPaths, name: str, version: str, metrics: dict[str, Any], policy: RegisterParams
-) -> tuple[Decision, str | None]:
-    """Apply the policy to a freshly registered version; return the decision and the champion after it."""
+    client: Any,
+    paths: ProjectPaths,
+    name: str,
+    version: str,
+    metrics: dict[str, Any],
+    policy: RegisterParams,
+    rescore: Rescorer | None = None,
+) -> tuple[Decision, str | None, Comparison | None]:
+    """Apply the policy to a freshly registered version; the decision, the champion after it, and the
+    comparison it was made on (None: first version, identical weights, or stored figures)."""
     with promotion_lock(paths):
         champion = current_champion(client, name)
-        decision = decide(summary(metrics), version_metrics(champion) if champion else None, policy)
+        decision, comparison = _gate(champion, version, metrics, policy, rescore)
+        decision = _challenger_only(decision, policy)
         client.set_model_version_tag(
             name, version, "promotion.decision", "promoted" if decision.promote else "kept"
         )
         client.set_model_version_tag(name, version, "promotion.reason", decision.reason)
         client.set_model_version_tag(name, version, "promotion.at", now())
+        if comparison is not None:
+            client.set_model_version_tag(name, version, COMPARISON_TAG, json.dumps(comparison.as_dict()))
         if decision.promote:
             move_champion(client, name, version, decision.reason, champion)
-            return decision, version
-        return decision, str(champion.version) if champion else None
+            return decision, version, comparison
+        return decision, str(champion.version) if champion else None, comparison
 
 
 def compared_with(

@@ -7,6 +7,7 @@ lineage (t2igan.registry.lineage) and its summary figures, which the promotion p
 
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -17,6 +18,8 @@ import pandas as pd
 import t2igan
 from t2igan.config import Params
 from t2igan.errors import StageInputError
+from t2igan.gan.export import WEIGHTS_FILE
+from t2igan.io import sha256_file
 from t2igan.metrics.registry import summary
 from t2igan.paths import ProjectPaths
 from t2igan.registry.aliases import CHALLENGER, METRICS_TAG
@@ -26,6 +29,7 @@ from t2igan.text.embeddings import read_encoder_record
 from t2igan.text.encoder import resolve_encoder_path, weights_hash
 
 MODEL_ARTIFACT = "model"
+IDENTITY_TAG = "model.sha256"
 PINNED = [
     "torch",
     "transformers",
@@ -55,11 +59,35 @@ def encoder_files(paths: ProjectPaths) -> Path:
     return directory
 
 
+def model_identity(paths: ProjectPaths, params: Params) -> str:
+    """What makes two registered models the same model: generator weights, text encoder, caption limit."""
+    encoder = read_encoder_record(paths.model_dir)["fingerprint"]
+    weights = sha256_file(paths.model_dir / WEIGHTS_FILE)
+    return hashlib.sha256(f"{weights} {encoder} {params.validation.max_caption_chars}".encode()).hexdigest()
+
+
+def registered_twin(client: Any, name: str, identity: str) -> Any | None:
+    """The version already registered with this identity (an experiment that changed only evaluation)."""
+    for version in client.search_model_versions(f"name='{name}'"):
+        if (version.tags or {}).get(IDENTITY_TAG) == identity:
+            return version
+    return None
+
+
 def publish(params: Params, paths: ProjectPaths, run_id: str, metrics: dict[str, Any]) -> Any:
-    """Log the model to the active run, register it as a new @challenger version; return that version."""
+    """Log the model to the active run, register it as a new @challenger version; return that version.
+
+    Identical weights are not registered twice: the version that has them becomes @challenger again.
+    """
     import mlflow
 
     name = params.registry.model_name
+    client = mlflow.MlflowClient()
+    identity = model_identity(paths, params)
+    twin = registered_twin(client, name, identity)
+    if twin is not None:
+        client.set_registered_model_alias(name, CHALLENGER, twin.version)
+        return twin
     info = mlflow.pyfunc.log_model(
         name=MODEL_ARTIFACT,
         python_model=str(Path(__file__).with_name("model_code.py")),
@@ -74,6 +102,7 @@ def publish(params: Params, paths: ProjectPaths, run_id: str, metrics: dict[str,
     tags = lineage_tags(params, paths)
     tags[METRICS_TAG] = json.dumps(summary(metrics), sort_keys=True)
     tags["run_id"] = run_id
+    tags[IDENTITY_TAG] = identity
     version = mlflow.register_model(info.model_uri, name, tags=tags)
-    mlflow.MlflowClient().set_registered_model_alias(name, CHALLENGER, version.version)
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
     return version

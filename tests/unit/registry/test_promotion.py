@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from t2igan.config import RegisterParams
-from t2igan.registry.promotion import decide, gain
+from t2igan.registry.promotion import decide, decide_rescored, gain
 
 POLICY = RegisterParams(fid_margin=1.0, alignment_tolerance=0.01)
 
@@ -43,3 +45,53 @@ def test_fids_at_different_sample_counts_are_not_compared() -> None:
 def test_gain_is_measured_in_each_figure_s_direction() -> None:
     assert gain("fid_1k", 40.0, 50.0) == 10.0  # lower FID is better
     assert gain("alignment", 0.4, 0.5) < 0  # lower alignment is worse
+
+
+def _comparison(fid_gain: tuple[float, float, float], alignment_gain: tuple[float, float, float] | None = None):
+    from t2igan.metrics.noise import Interval
+    from t2igan.registry.rescore import Comparison
+
+    point, low, high = fid_gain
+    alignment = Interval(*alignment_gain, 0.9) if alignment_gain else None
+    return Comparison(
+        champion_version="1",
+        fid_name="fid_1k",
+        challenger={"fid_1k": 50.0 - point, "alignment": 0.8},
+        champion={"fid_1k": 50.0, "alignment": 0.8},
+        fid=Interval(point, low, high, 0.9),
+        alignment=alignment,
+        data_sha256="ab" * 32,
+    )
+
+
+def test_a_rescored_gain_must_clear_the_margin_beyond_the_noise() -> None:
+    policy = RegisterParams(fid_margin=1.0)
+    assert decide_rescored(_comparison((5.0, 2.0, 8.0)), policy).promote
+    inside = decide_rescored(_comparison((5.0, 0.5, 9.5)), policy)  # the point clears it, the bound does not
+    assert not inside.promote and "not above the margin 1 beyond the noise" in inside.reason
+    assert "re-scored on this data" in inside.reason and "[+0.500, +9.500] at 90%" in inside.reason
+
+
+def test_alignment_blocks_only_when_worse_beyond_the_noise_and_the_tolerance() -> None:
+    policy = RegisterParams(alignment_tolerance=0.01)
+    assert decide_rescored(_comparison((5.0, 2.0, 8.0), (-0.03, -0.08, 0.02)), policy).promote  # noise
+    worse = decide_rescored(_comparison((5.0, 2.0, 8.0), (-0.1, -0.15, -0.05)), policy)
+    assert not worse.promote and "alignment gain" in worse.reason
+
+
+def test_experiments_register_challengers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from t2igan.registry.promotion import Decision, _challenger_only
+
+    win = Decision(True, "fid_1k 40 < 50")
+    assert _challenger_only(win, RegisterParams()) == win
+    monkeypatch.setenv("DVC_EXP_NAME", "crisp-lark")
+    kept = _challenger_only(win, RegisterParams())
+    assert not kept.promote and kept.reason.startswith("experiment crisp-lark (dvc exp run)")
+    assert kept.reason.endswith("the gate would have promoted: fid_1k 40 < 50")
+    monkeypatch.delenv("DVC_EXP_NAME")
+    assert not _challenger_only(win, RegisterParams(promotion="challenger")).promote
+    refused = _challenger_only(Decision(False, "no"), RegisterParams(promotion="challenger"))
+    assert (
+        refused.reason == "register.promotion: challenger: registered as @challenger only; the gate kept it: no"
+    )
+    assert _challenger_only(Decision(False, "no"), RegisterParams()).reason == "no"

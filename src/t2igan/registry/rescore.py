@@ -1,0 +1,96 @@
+"""Re-score, then decide: the champion evaluated on the challenger's data, rows and seeds.
+
+The figures stored on the champion were measured when it was evaluated, possibly on other data; after new data
+lands (the scheduled case) they are not comparable with the challenger's. So the champion's generator is
+fetched from the registry and run through the same evaluation as the challenger: the same test rows, seeds,
+real-image features and judge. Generated features are cached by weights, so this costs one generation pass
+(and one Inception pass when the data changed), not a retraining. The two feature sets are paired, which
+gives the gains' noise intervals (t2igan.metrics.noise).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from t2igan.config import Params
+from t2igan.errors import StageInputError
+from t2igan.metrics.context import EvalContext
+from t2igan.metrics.fid import frechet_distance
+from t2igan.metrics.noise import Interval, fid_gain, mean_gain
+from t2igan.metrics.registry import ALIGNMENT
+from t2igan.paths import ProjectPaths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Challenger and champion measured together; gains are positive when the challenger is better."""
+
+    champion_version: str
+    fid_name: str
+    challenger: dict[str, float]  # fid and, where measured, alignment
+    champion: dict[str, float]
+    fid: Interval
+    alignment: Interval | None  # None on data without attributes (R-precision is not paired per image)
+    data_sha256: str  # the clean manifest both were measured on
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "champion_version": self.champion_version,
+            "fid_name": self.fid_name,
+            "challenger": self.challenger,
+            "champion": self.champion,
+            "fid_gain": self.fid.as_dict(),
+            "alignment_gain": self.alignment.as_dict() if self.alignment else None,
+            "data_sha256": self.data_sha256,
+        }
+
+
+def generator_dir(name: str, version: str, into: Path) -> Path:
+    """The exported generator of a registered version, downloaded from the registry."""
+    import mlflow
+
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(into)))
+    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
+    return local / flavor["artifacts"]["generator"]["path"]
+
+
+def compare(params: Params, paths: ProjectPaths, champion_version: str, champion_dir: Path) -> Comparison:
+    """Both generators through the same evaluation; StageInputError when the champion cannot be run on it."""
+    policy, seed = params.registry, params.evaluate.seed
+    ours = EvalContext(params, paths)
+    theirs = EvalContext(params, paths, model_dir=champion_dir)
+    a, b = ours.distances, theirs.distances
+    name = a.fid_name
+    challenger = {name: frechet_distance(a.real, a.fake)}
+    champion = {name: frechet_distance(b.real, b.fake)}
+    fid = fid_gain(a.real, a.fake, b.fake, policy.confidence, policy.resamples, seed)
+    alignment = None
+    if ours.vocab:
+        mine = ours.attributes.heldout_scores if ours.attributes else None
+        other = theirs.attributes.heldout_scores if theirs.attributes else None
+        if mine is not None and other is not None:
+            challenger[ALIGNMENT], champion[ALIGNMENT] = float(mine.mean()), float(other.mean())
+            alignment = mean_gain(mine, other, policy.confidence, policy.resamples, seed)
+    return Comparison(champion_version, name, challenger, champion, fid, alignment, ours.manifest_sha)
+
+
+def rescore_champion(
+    params: Params, paths: ProjectPaths, champion_version: str, scratch: Path
+) -> Comparison | None:
+    """The comparison, or None (logged) when the champion cannot be re-scored here (another text encoder,
+    its files unreachable): the gate then falls back to the stored figures and says so."""
+    import mlflow
+
+    try:
+        directory = generator_dir(params.registry.model_name, champion_version, scratch)
+        return compare(params, paths, champion_version, directory)
+    except (StageInputError, mlflow.exceptions.MlflowException, OSError, KeyError) as exc:
+        log.warning("champion version %s not re-scored on this data: %s", champion_version, exc)
+        return None
