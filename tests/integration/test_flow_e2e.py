@@ -9,8 +9,11 @@ with exit code 75 when a test arms it (the tools themselves are never replaced).
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -188,7 +191,8 @@ def test_a_transient_failure_is_retried_and_the_run_succeeds_with_its_overrides(
 
     run = prefect.run_deployment(deployment["id"], {"overrides": {"register.fid_margin": 0.5}})
 
-    # Then the register task ran twice, and the run completed with a new version judged under the override
+    # Then the register task ran twice, and the run completed; the weights are the champion's own, so no new
+    # version was registered (only register's params changed)
     assert run["state"]["type"] == "COMPLETED", run["state"]
     assert not (flow_project / ".fault" / "arm").exists()  # the fault fired
     tasks = prefect.task_runs(run["id"])
@@ -197,8 +201,8 @@ def test_a_transient_failure_is_retried_and_the_run_succeeds_with_its_overrides(
         set(tasks) - {"dvc-register"}, 1
     )
     registered = _registered(flow_project)
-    assert registered["version"] == "2" and registered["promoted"] is False
-    assert "by the margin 0.5" in registered["reason"]
+    assert registered["version"] == "1" and registered["promoted"] is False
+    assert registered["reason"] == "identical weights to @champion (version 1)"
     assert registered["compared_with"]["version"] == "1"
 
     # params.yaml untouched, the override recorded where DVC reads it, and the file empty again
@@ -216,7 +220,9 @@ def test_changing_an_evaluation_param_reruns_only_evaluate_and_register(flow_pro
     params["evaluate"]["seed"] = 99
     (flow_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert repro_ran(dvc(flow_project, "repro")) == {"scan", "evaluate", "register"}
-    assert _registered(flow_project)["version"] == "3"
+    # the same generator: re-evaluated, not registered a second time
+    registered = _registered(flow_project)
+    assert registered["version"] == "1" and "identical weights" in registered["reason"]
 
 
 def _cached_outputs(project: Path) -> list[Path]:
@@ -278,6 +284,12 @@ def test_the_flow_s_pull_keeps_outputs_changed_in_the_workspace(flow_project: Pa
 
 
 def test_dvc_exp_run_becomes_an_mlflow_run_tagged_with_the_experiment(flow_project: Path) -> None:
+    # the outputs so far committed with dvc.lock, metrics/*.json included (the repository's .gitignore)
+    checked(["git", "add", "-A"], flow_project)
+    checked(["git", "commit", "-qm", "runs so far"], flow_project)
+    assert "metrics/eval.json" in checked(["git", "ls-files", "metrics"], flow_project)
+    champion = str(_client(flow_project).get_model_version_by_alias("t2igan", "champion").version)
+
     done = dvc(flow_project, "exp", "run", "-n", "lr-probe", "-S", "train.lr_g=0.0003")
     assert {"train", "evaluate", "register"} <= repro_ran(done)
     runs = _client(flow_project).search_runs(
@@ -289,6 +301,24 @@ def test_dvc_exp_run_becomes_an_mlflow_run_tagged_with_the_experiment(flow_proje
     assert runs[0].data.tags["dvc.exp_baseline_rev"]
     assert _registered(flow_project)["run_id"] == runs[0].info.run_id
     assert "lr-probe" in dvc(flow_project, "exp", "list")
+
+    # An experiment never moves @champion: its version is a challenger, with what the gate made of it.
+    client = _client(flow_project)
+    assert str(client.get_model_version_by_alias("t2igan", "champion").version) == champion
+    challenger = client.get_model_version_by_alias("t2igan", "challenger")
+    assert str(challenger.version) == _registered(flow_project)["version"] != champion
+    assert challenger.tags["promotion.reason"].startswith("experiment lr-probe (dvc exp run)")
+
+    # Its metrics compare with the commit's, in `dvc metrics diff` and `dvc exp show`.
+    diff = dvc(flow_project, "metrics", "diff", "--all", "--md")
+    fid_name = json.loads((flow_project / "metrics" / "eval.json").read_text())["fid_name"]
+    for metric in (fid_name, "alignment"):
+        assert re.search(rf"\| metrics/eval\.json\s+\| {metric}\s+\| [\d.]+\s+\| [\d.]+", diff), diff
+    table = list(csv.DictReader(io.StringIO(dvc(flow_project, "exp", "show", "--csv"))))
+    rows = {row["Experiment"]: row for row in table if row["Experiment"]}
+    baseline = next(row for row in table if row["rev"] in ("main", "master"))
+    for row in (rows["lr-probe"], baseline):
+        assert float(row[fid_name]) > 0  # a number, not "!"
 
 
 def test_bad_data_fails_the_run_with_the_validation_reason_and_no_retry(

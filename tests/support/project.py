@@ -112,7 +112,8 @@ def dvc_project(root: Path, raw: dict[str, Any], ignore: str = "") -> Path:
     """A git + DVC repository of t2igan with `raw` as params.yaml, committed."""
     write_project(root, raw)
     copy_project_files(root)
-    (root / ".gitignore").write_text("mlruns/\n.prefect/\n.t2igan-cache/\n.t2igan.lock*\n*.log\n" + ignore)
+    # the repository's own ignores (metrics/*.json are versioned), and what tests leave beside the project
+    (root / ".gitignore").write_text((REPO / ".gitignore").read_text() + "*.log\n" + ignore)
     checked(["git", "init", "-q"], root)
     dvc(root, "init", "-q")
     for key, value in (("user.name", "t"), ("user.email", "t@t")):  # dvc exp run commits experiments
