@@ -54,8 +54,10 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
 
     raw = tiny_params_dict()
     paths = write_project(tmp_path_factory.mktemp("trained") / "project", raw)
-    saved = {key: os.environ.get(key) for key in OFFLINE_DEFAULTS}
-    os.environ.update(OFFLINE_DEFAULTS)
+    # system metrics sampled every second, so a training of seconds records some
+    env = {**OFFLINE_DEFAULTS, "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "1"}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     try:
         reset_mlflow()
         run_stages(parse_params(raw), paths, "ingest", "validate", "embed", "train", "evaluate", "register")

@@ -90,11 +90,40 @@ def _run_stage(stage: str, params_file: Path, project: Path | None) -> Any:
     params = load_params(params_path(params_file, project))
     module = importlib.import_module(f"t2igan.stages.{stage}")
     paths = ProjectPaths.at(project)
+    if stage == "train":
+        launched = _launch_ranks(params, params_path(params_file, project), project, paths)
+        if launched is not None:
+            return launched
     with project_lock(paths, stage):
         result = module.run(params, paths)
     # The stage's own time, without interpreter start-up or DVC: the flow reports it beside its task's time.
     typer.echo(f"t2igan {stage}: done in {time.perf_counter() - started:.3f}s", err=True)
     return result
+
+
+def _launch_ranks(params: Any, params_file: Path, project: Path | None, paths: Any) -> Any | None:
+    """`train.nproc` > 1 outside torchrun: start the ranks under torchrun and report their result."""
+    from t2igan.training.launch import launch, processes, under_torchrun
+
+    nproc = processes(params.train)
+    if nproc <= 1 or under_torchrun():
+        return None
+    code = launch(nproc, params_file, project)
+    if code != 0:
+        typer.echo(f"t2igan train: error: {nproc} processes under torchrun, exit code {code}", err=True)
+        raise typer.Exit(code)
+    from t2igan.io import read_json
+    from t2igan.stages.train import TrainResult
+    from t2igan.tracking import RunRef
+
+    summary = read_json(paths.metrics("train"))
+    return TrainResult(
+        RunRef.read(paths.model_dir).run_id,
+        int(summary["steps"]),
+        int(summary["resumed_from"]),
+        float(summary["images_per_second"]),
+        {},
+    )
 
 
 def _fid_line(result: Any) -> str:
@@ -300,7 +329,13 @@ def flow_deploy(
 
 
 def main() -> None:
-    app()
+    """The console script; under torchrun, with torch's `record`, so a rank's error reaches its summary."""
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        from torch.distributed.elastic.multiprocessing.errors import record
+
+        record(app)()
+    else:
+        app()
 
 
 if __name__ == "__main__":

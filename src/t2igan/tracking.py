@@ -98,9 +98,16 @@ class RunRef:
 
 @contextlib.contextmanager
 def start_run(
-    paths: ProjectPaths, experiment: str, run_id: str | None = None, run_name: str | None = None
+    paths: ProjectPaths,
+    experiment: str,
+    run_id: str | None = None,
+    run_name: str | None = None,
+    system_metrics: bool = False,
 ) -> Iterator[RunRef]:
-    """Start a new run, or continue `run_id`; the run ends (FINISHED or FAILED) when the block exits."""
+    """Start a new run, or continue `run_id`; the run ends (FINISHED or FAILED) when the block exits.
+
+    `system_metrics`: MLflow samples CPU, memory, disk and network use (GPU with nvidia-ml-py) while it runs.
+    """
     import mlflow
 
     configure(paths)
@@ -113,7 +120,12 @@ def start_run(
                 f"MLflow run {run_id} is not in {tracking_uri(paths)} (was mlruns/ deleted?); "
                 "retrain with `dvc repro --force train`"
             ) from None
-    with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else exp_id, run_name=run_name) as run:
+    with mlflow.start_run(
+        run_id=run_id,
+        experiment_id=None if run_id else exp_id,
+        run_name=run_name,
+        log_system_metrics=system_metrics,
+    ) as run:
         experiment_tags = dvc_experiment_tags()
         if experiment_tags:
             mlflow.set_tags(experiment_tags)
@@ -121,8 +133,22 @@ def start_run(
 
 
 @contextlib.contextmanager
-def continue_run(paths: ProjectPaths, experiment: str) -> Iterator[RunRef]:
-    """Log to the run that the train stage opened."""
+def continue_run(paths: ProjectPaths, experiment: str, stage: str) -> Iterator[RunRef]:
+    """Log to the run that the train stage opened.
+
+    The run's status is the training's: a later stage that fails (a transient register error the flow
+    retries) leaves it FINISHED, with `t2igan.<stage>.error` saying what failed until the stage succeeds.
+    """
+    import mlflow
+
     ref = RunRef.read(paths.model_dir)
+    error_tag = f"t2igan.{stage}.error"
     with start_run(paths, experiment, run_id=ref.run_id) as active:
-        yield active
+        try:
+            yield active
+        except BaseException as exc:
+            mlflow.set_tag(error_tag, f"{type(exc).__name__}: {exc}"[:5000])
+            mlflow.end_run(status="FINISHED")
+            raise
+        if error_tag in mlflow.MlflowClient().get_run(active.run_id).data.tags:
+            mlflow.MlflowClient().delete_tag(active.run_id, error_tag)

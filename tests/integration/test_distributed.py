@@ -6,11 +6,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from t2igan.config import Params
 from t2igan.io import read_json
 from t2igan.paths import ProjectPaths
-from tests.support.project import VENV_BIN, reset_mlflow, run_stages, run_tool
+from tests.support.project import VENV_BIN, cli, reset_mlflow, run_stages, run_tool
 
 
 @pytest.fixture
@@ -26,9 +27,15 @@ def _torchrun(project: ProjectPaths, *command: str) -> subprocess.CompletedProce
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_train_together_and_end_with_identical_weights(embedded: ProjectPaths) -> None:
-    done = _torchrun(embedded, str(VENV_BIN / "t2igan"), "train")
+def test_train_nproc_launches_gloo_ranks_that_end_with_identical_weights(embedded: ProjectPaths) -> None:
+    # `train.nproc: 2` and a plain `t2igan train` (what a work pool runs): it starts itself under torchrun
+    params_file = embedded.root / "params.yaml"
+    raw = yaml.safe_load(params_file.read_text())
+    raw["train"]["nproc"] = 2
+    params_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    done = cli("train", cwd=embedded.root, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "trained 12 steps" in done.stdout
     summary = read_json(embedded.metrics("train"))
     assert summary["processes"] == 2 and summary["steps"] == 12
     # Rank 0 alone wrote the model and the checkpoints (kept to the last 3 of steps 4, 8, 12).

@@ -33,7 +33,7 @@ def run(params: Params, paths: ProjectPaths) -> EvalResult:
     evaluation = evaluate(params, paths, champion_figures(params, paths))
     write_evaluation(paths.eval_dir, evaluation)
     write_json(paths.metrics("eval"), evaluation.metrics)
-    with continue_run(paths, params.tracking.experiment):
+    with continue_run(paths, params.tracking.experiment, "evaluate"):
         mlflow.log_metrics(flatten(evaluation.metrics))
         mlflow.log_artifacts(str(paths.eval_dir), "evaluation")
         mlflow.log_dict(evaluation.metrics, "evaluation/eval.json")

@@ -19,6 +19,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -42,13 +43,17 @@ class World:
         return self.size > 1
 
 
-def init_world(device_type: str) -> World:
-    """Join the process group torchrun set up, or run alone when not launched by it."""
+def init_world(device_type: str, timeout_s: int = 600) -> World:
+    """Join the process group torchrun set up, or run alone when not launched by it.
+
+    The timeout bounds every collective: a rank that died or hangs fails the others instead of stalling them.
+    """
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
     return World(
         rank=dist.get_rank(), size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", 0))
     )
@@ -120,7 +125,7 @@ def training_process(params: TrainParams) -> Iterator[tuple[torch.device, World]
     if params.threads:
         torch.set_num_threads(params.threads)
     device = torch.device(resolve_device(params.device))
-    world = init_world(device.type)
+    world = init_world(device.type, params.dist_timeout_s)
     if world.distributed and device.type == "cuda":
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)

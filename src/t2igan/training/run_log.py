@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import logging
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,8 @@ class MlflowRunLog:
     def samples(self, step: int) -> None:
         import mlflow
 
-        mlflow.log_image(self.grid.render(self.ema), artifact_file=f"samples/step_{step:07d}.png")
+        # by key and step: the run's Artifacts tab shows a step slider over the grids
+        mlflow.log_image(self.grid.render(self.ema), key="samples", step=step)
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -134,6 +136,25 @@ def _record_new_run(
     mlflow.log_dict({"captions": grid.captions}, "samples/captions.json")
     if paths.validation_report.is_file():
         mlflow.log_artifact(str(paths.validation_report), "validation")
+    log_datasets(paths, info)
+
+
+def log_datasets(paths: ProjectPaths, info: DatasetInfo) -> None:
+    """The training and test rows as MLflow dataset inputs (name, digest, source, schema on the run)."""
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
+    from t2igan.data.manifest import read_clean_manifest
+    from t2igan.data.splits import TEST, TRAIN
+
+    manifest = read_clean_manifest(paths)
+    columns = [c for c in ("id", "caption", "split", "sha256") if c in manifest.columns]
+    for split, context in ((TRAIN, "training"), (TEST, "testing")):
+        rows = manifest.loc[manifest["split"] == split, columns].reset_index(drop=True)
+        with warnings.catch_warnings():  # MLflow registers its local-file source class twice and says so
+            warnings.filterwarnings("ignore", "The specified dataset source can be interpreted", UserWarning)
+            dataset = from_pandas(rows, source=str(paths.clean_manifest), name=f"{info.name}-{split}")
+        mlflow.log_input(dataset, context=context)
 
 
 @contextlib.contextmanager
@@ -147,7 +168,13 @@ def training_run(
     """
     run_id = _existing_run(paths, start.run_id)
     _end_abandoned_run(paths, keep=run_id)
-    with start_run(paths, params.tracking.experiment, run_id=run_id, run_name=f"{info.name}-gan") as ref:
+    with start_run(
+        paths,
+        params.tracking.experiment,
+        run_id=run_id,
+        run_name=f"{info.name}-gan",
+        system_metrics=params.tracking.system_metrics,
+    ) as ref:
         write_json(paths.checkpoints_dir / ACTIVE_RUN_FILE, {"run_id": ref.run_id})
         if run_id is None:
             _record_new_run(params, paths, info, start, grid)
