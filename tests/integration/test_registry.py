@@ -139,6 +139,7 @@ def test_the_gate_rescores_the_champion_and_ignores_noise_then_rollback(trained_
     again = _evaluate_and_register(trained_project)
     assert again.version == "1" and not again.promoted and "identical weights to @champion" in again.reason
     assert len(client.search_model_versions("name='t2igan'")) == 1
+    assert client.get_model_version("t2igan", "1").tags["promotion.reason"] == "no champion yet"  # kept
 
     # The champion's stored figure says it is terrible: the stored-figures gate would promote anything.
     stored = json.loads(client.get_model_version("t2igan", "1").tags["metrics"])

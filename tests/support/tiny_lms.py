@@ -43,6 +43,19 @@ def _tokenizer(special: list[str], template: str | None, **named: Any) -> Any:
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **named)
 
 
+def _sentencepiece_style(**named: Any) -> Any:
+    """T5's and SigLIP's conventions: <pad>, </s> appended, <unk>."""
+    return _tokenizer(
+        ["<pad>", "</s>", "<unk>"],
+        "$A </s>",
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        model_max_length=POSITIONS,
+        **named,
+    )
+
+
 def _ids(tokenizer: Any, **tokens: str) -> dict[str, int]:
     return {f"{name}_token_id": tokenizer.convert_tokens_to_ids(token) for name, token in tokens.items()}
 
@@ -104,14 +117,7 @@ def build(kind: str, directory: Path) -> Path:
         )
         model = tf.Qwen2ForCausalLM(config)
     elif kind == "t5":  # a full encoder-decoder checkpoint: t2igan loads the encoder alone
-        tok = _tokenizer(
-            ["<pad>", "</s>", "<unk>"],
-            "$A </s>",
-            pad_token="<pad>",
-            eos_token="</s>",
-            unk_token="<unk>",
-            model_max_length=POSITIONS,
-        )
+        tok = _sentencepiece_style()
         config = tf.T5Config(
             vocab_size=len(tok),
             d_model=WIDTH,
@@ -142,15 +148,7 @@ def build(kind: str, directory: Path) -> Path:
         config = tf.CLIPConfig(text_config=text, vision_config=vision, projection_dim=PROJECTION)
         model = tf.CLIPModel(config)
     elif kind == "siglip":  # padded to its full length, no attention mask, as SigLIP was trained
-        tok = _tokenizer(
-            ["<pad>", "</s>", "<unk>"],
-            "$A </s>",
-            pad_token="<pad>",
-            eos_token="</s>",
-            unk_token="<unk>",
-            model_max_length=POSITIONS,
-            model_input_names=["input_ids"],
-        )
+        tok = _sentencepiece_style(model_input_names=["input_ids"])
         text = {"vocab_size": len(tok), "max_position_embeddings": POSITIONS, **small}
         vision = {**small, "num_hidden_layers": 1, "image_size": 32, "patch_size": 16}
         model = tf.SiglipModel(tf.SiglipConfig(text_config=text, vision_config=vision))

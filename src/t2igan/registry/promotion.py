@@ -128,6 +128,18 @@ def _challenger_only(decision: Decision, policy: RegisterParams) -> Decision:
     return Decision(False, f"{why}: registered as @challenger only; the gate {verdict}: {decision.reason}")
 
 
+def _record(client: Any, name: str, version: str, decision: Decision, comparison: Comparison | None) -> None:
+    """The decision on the version: tags, the comparison it was made on, and its description."""
+    client.set_model_version_tag(
+        name, version, "promotion.decision", "promoted" if decision.promote else "kept"
+    )
+    client.set_model_version_tag(name, version, "promotion.reason", decision.reason)
+    client.set_model_version_tag(name, version, "promotion.at", now())
+    if comparison is not None:
+        client.set_model_version_tag(name, version, COMPARISON_TAG, json.dumps(comparison.as_dict()))
+    client.update_model_version(name, version, description=decision.reason)
+
+
 def promote_if_better(
     client: Any,
     paths: ProjectPaths,
@@ -143,13 +155,9 @@ def promote_if_better(
         champion = current_champion(client, name)
         decision, comparison = _gate(champion, version, metrics, policy, rescore)
         decision = _challenger_only(decision, policy)
-        client.set_model_version_tag(
-            name, version, "promotion.decision", "promoted" if decision.promote else "kept"
-        )
-        client.set_model_version_tag(name, version, "promotion.reason", decision.reason)
-        client.set_model_version_tag(name, version, "promotion.at", now())
-        if comparison is not None:
-            client.set_model_version_tag(name, version, COMPARISON_TAG, json.dumps(comparison.as_dict()))
+        if champion is not None and str(champion.version) == str(version):
+            return decision, str(champion.version), None  # the champion's own record stays as it was
+        _record(client, name, version, decision, comparison)
         if decision.promote:
             move_champion(client, name, version, decision.reason, champion)
             return decision, version, comparison

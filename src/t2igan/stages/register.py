@@ -65,7 +65,6 @@ def run(params: Params, paths: ProjectPaths) -> RegisterResult:
         decision, champion, comparison = promote_if_better(
             client, paths, name, version, metrics, params.registry, rescore
         )
-        client.update_model_version(name, version, description=decision.reason)
         mlflow.set_tags({"registered_model": name, "registered_version": version})
         judged_against = compared_with(client, name, version, decision.promote, champion)
     result = RegisterResult(
