@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from t2igan.config import EmbedParams, resolve_device
 from t2igan.errors import ConfigError
-from t2igan.io import write_text
+from t2igan.io import read_json, write_text
 from t2igan.text.families import (
     DEFAULT_POOLING,
     Family,
@@ -119,10 +119,6 @@ class EncoderSpec:
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    return dict(json.loads(path.read_text())) if path.is_file() else {}
-
-
 def _position_limit(config: Any) -> int | None:
     """Absolute positions the model has (None for relative positions, as in T5)."""
     for name in ("max_position_embeddings", "n_positions"):
@@ -143,7 +139,10 @@ def _resolve_max_length(cfg: EmbedParams, path: Path, config: Any, sentence_limi
                 f"embed.max_length: {cfg.max_length} is more than the {positions} positions of {path.name}"
             )
         return cfg.max_length
-    tokenizer_limit = _read_json(path / "tokenizer_config.json").get("model_max_length")
+    tokenizer_config = path / "tokenizer_config.json"
+    tokenizer_limit = (
+        read_json(tokenizer_config).get("model_max_length") if tokenizer_config.is_file() else None
+    )
     for candidate in (sentence_limit, tokenizer_limit, positions):
         if isinstance(candidate, int | float) and 0 < candidate < 1_000_000:
             return min(int(candidate), positions or int(candidate))

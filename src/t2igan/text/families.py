@@ -37,6 +37,9 @@ DEFAULT_POOLING: dict[Family, Pooling] = {
     "siglip": "tower",
 }
 
+# Encoder types transformers knows without a masked-LM head in its mappings.
+_TEXT_ENCODER_TYPES = frozenset({"nomic_bert"})
+
 
 def detect_family(config: Any, where: str) -> Family:
     """The family of a checkpoint from its config; a one-line ConfigError naming it when unsupported."""
@@ -63,10 +66,6 @@ def detect_family(config: Any, where: str) -> Family:
     raise ConfigError(
         f"embed.encoder: {where} is a {named} model, not a supported language model; supported: {SUPPORTED}"
     )
-
-
-# Encoder types without a masked-LM head in transformers' mappings, listed by name.
-_TEXT_ENCODER_TYPES = frozenset({"modernbert", "jina_bert", "nomic_bert", "new"})
 
 
 @contextlib.contextmanager

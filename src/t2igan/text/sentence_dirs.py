@@ -7,10 +7,10 @@ them is what makes our vectors equal the library's, whatever pooling the author 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from t2igan.errors import ConfigError
+from t2igan.io import read_json
 
 # sentence-transformers' Pooling flags, and the pooling of ours each one is.
 _MODES = {
@@ -26,12 +26,12 @@ def read_pooling(directory: Path) -> str | None:
     modules_file = directory / "modules.json"
     if not modules_file.is_file():
         return None
-    modules = json.loads(modules_file.read_text())
+    modules = read_json(modules_file)
     pooling = [m for m in modules if str(m.get("type", "")).endswith("Pooling")]
     if not pooling:
         return None
     config_file = directory / str(pooling[0].get("path", "")) / "config.json"
-    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    config = read_json(config_file) if config_file.is_file() else {}
     chosen = [ours for flag, ours in _MODES.items() if config.get(flag)]
     others = sorted(k for k, v in config.items() if k.startswith("pooling_mode") and v and k not in _MODES)
     if others or len(chosen) != 1:
@@ -46,5 +46,5 @@ def read_max_seq_length(directory: Path) -> int | None:
     config_file = directory / "sentence_bert_config.json"
     if not config_file.is_file():
         return None
-    value = json.loads(config_file.read_text()).get("max_seq_length")
+    value = read_json(config_file).get("max_seq_length")
     return int(value) if isinstance(value, int) else None
