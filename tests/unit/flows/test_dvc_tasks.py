@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from flows.dvc_tasks import PROGRESS_ENV, StageFailed, reason, retry_if_transient, stage_changed
+from flows.dvc_tasks import PROGRESS_ENV, StageFailed, reason, retry_if_transient, run_dvc, stage_ran
 from t2igan.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
 from tests.support.project import dvc, tiny_params_dict, write_project
 
@@ -44,16 +44,21 @@ def test_progress_bars_redraw_at_most_every_fifteen_seconds() -> None:
 
 
 @pytest.mark.integration
-def test_a_stage_s_status_comes_from_dvc_status_json(tmp_path: Path) -> None:
+def test_whether_a_stage_ran_comes_from_what_dvc_repro_printed(tmp_path: Path) -> None:
     project = write_project(tmp_path, tiny_params_dict()).root
     (project / "dvc.yaml").write_text(
         "stages:\n  hello:\n    cmd: echo hi > out.txt\n    outs:\n      - out.txt\n"
     )
     dvc(project, "init", "-q", "--no-scm")
-    assert stage_changed("hello", str(project))  # never run: its output is missing
-    dvc(project, "repro", "hello")
-    assert not stage_changed("hello", str(project))
+
+    def repro() -> bool:
+        done = run_dvc(["repro", "--single-item", "hello"], str(project), "hello")
+        assert done.code == 0, done.output
+        return stage_ran("hello", done.output)
+
+    assert repro()  # never run: its output was missing
+    assert not repro()  # up to date
     (project / "dvc.yaml").write_text(
         "stages:\n  hello:\n    cmd: echo bye > out.txt\n    outs:\n      - out.txt\n"
     )
-    assert stage_changed("hello", str(project))  # its command changed
+    assert repro()  # its command changed
