@@ -40,7 +40,7 @@ def slow_read(client, name):
 promotion.current_champion = slow_read
 if locked == "no":
     import contextlib
-    promotion.promotion_lock = lambda paths: contextlib.nullcontext()
+    promotion.promotion_lock = lambda paths, name: contextlib.nullcontext()
 metrics = {"fid_name": "fid_1k", "fid_1k": float(fid)}
 promotion.promote_if_better(client, ProjectPaths.at(root), "m", version, metrics, RegisterParams())
 """

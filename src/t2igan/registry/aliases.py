@@ -4,15 +4,14 @@ Aliases, not stages: a new version is @challenger; @champion moves by the promot
 (`t2igan promote`) or back (`t2igan rollback`). Every move of @champion is recorded on the version it now
 points at: when (`champion.since`), why (`champion.reason`) and, unless it is a rollback, which version it
 replaced and that version's figures (`champion.previous`, `champion.previous_metrics`), the chain rollback
-follows. Moves are serialised by `promotion_lock`, so two pipelines finishing together cannot interleave.
+follows. Moves are serialised by `promotion_lock` (a file beside a local store, a PostgreSQL advisory lock
+for a team's server), so two pipelines finishing together cannot interleave.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from t2igan.config import Params, load_params
 from t2igan.errors import T2iganError
 from t2igan.metrics.report import ChampionFigures
 from t2igan.paths import ProjectPaths
-from t2igan.tracking import configure, local_store_dir
+from t2igan.registry.promotion_lock import promotion_lock
+from t2igan.tracking import configure
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +35,6 @@ ROLLED_BACK_AT = "champion.rolled_back_at"
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@contextlib.contextmanager
-def promotion_lock(paths: ProjectPaths) -> Iterator[None]:
-    """Serialise read-decide-move for a local (sqlite) store: a file lock beside it."""
-    lock_dir = local_store_dir(paths)
-    if lock_dir is None:
-        yield
-        return
-    from filelock import FileLock
-
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_dir / ".promotion.lock"), timeout=300):
-        yield
 
 
 def version_metrics(version: Any) -> dict[str, Any] | None:
@@ -106,7 +92,7 @@ def manual_promote(version: str, reason: str, params_file: Path, project: Path |
         client.get_model_version(name, version)
     except Exception:
         raise T2iganError(f"{name} has no version {version}") from None
-    with promotion_lock(paths):
+    with promotion_lock(paths, name):
         champion = current_champion(client, name)
         if champion is not None and str(champion.version) == str(version):
             return name, False
@@ -117,7 +103,7 @@ def manual_promote(version: str, reason: str, params_file: Path, project: Path |
 def rollback_champion(params_file: Path, project: Path | None) -> tuple[str, str]:
     """`t2igan rollback`: @champion back to the version the current one replaced."""
     client, name, paths = _registry(params_file, project)
-    with promotion_lock(paths):
+    with promotion_lock(paths, name):
         champion = current_champion(client, name)
         if champion is None:
             raise T2iganError(f"{name} has no @champion to roll back")

@@ -28,9 +28,9 @@ from t2igan.registry.aliases import (
     current_champion,
     move_champion,
     now,
-    promotion_lock,
     version_metrics,
 )
+from t2igan.registry.promotion_lock import promotion_lock
 from t2igan.registry.rescore import Comparison
 
 
@@ -151,7 +151,7 @@ def promote_if_better(
 ) -> tuple[Decision, str | None, Comparison | None]:
     """Apply the policy to a freshly registered version; the decision, the champion after it, and the
     comparison it was made on (None: first version, identical weights, or stored figures)."""
-    with promotion_lock(paths):
+    with promotion_lock(paths, name):
         champion = current_champion(client, name)
         decision, comparison = _gate(champion, version, metrics, policy, rescore)
         decision = _challenger_only(decision, policy)
