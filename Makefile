@@ -17,14 +17,21 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run schedule serve test test-quick lint bench clean
+# Team mode: while `make services` runs the servers, their addresses (team.env) reach every target below.
+SERVICES_DIR ?= .t2igan-services
+ifneq ($(wildcard $(SERVICES_DIR)/team.env),)
+include $(SERVICES_DIR)/team.env
+export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' $(SERVICES_DIR)/team.env)
+endif
+
+.PHONY: setup run schedule deploy serve test test-quick lint bench clean services services-stop services-status setup-services
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,team]'
 	$(BIN)/python -m pip check
 	touch $@
 
@@ -36,6 +43,26 @@ run: setup
 CRON ?= 0 3 * * *
 schedule: setup
 	$(BIN)/t2igan flow serve --cron "$(CRON)"
+
+## deploy: team mode's scheduled retraining, sent to the work pool that `make services` started (its worker runs it)
+deploy: setup
+	$(BIN)/t2igan flow deploy --pool t2igan --cron "$(CRON)"
+
+## setup-services: Debian's PostgreSQL for team mode, when it is missing (as root, or with sudo)
+setup-services:
+	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	  { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+
+## services: team mode on 127.0.0.1: PostgreSQL, MLflow server (proxied artifacts), Prefect server, pool + worker, S3
+services: setup setup-services
+	$(BIN)/t2igan services start --dir $(SERVICES_DIR)
+
+services-stop: setup
+	$(BIN)/t2igan services stop --dir $(SERVICES_DIR)
+
+services-status: setup
+	$(BIN)/t2igan services status --dir $(SERVICES_DIR)
 
 ## serve: the @champion over HTTP on 127.0.0.1:$(PORT) (POST /invocations)
 PORT ?= 5001

@@ -31,6 +31,10 @@ app = typer.Typer(
 )
 flow_app = typer.Typer(no_args_is_help=True, help="The Prefect training flow over the DVC stages.")
 app.add_typer(flow_app, name="flow")
+services_app = typer.Typer(
+    no_args_is_help=True, help="Team mode: PostgreSQL, MLflow and Prefect servers, a worker, S3 (127.0.0.1)."
+)
+app.add_typer(services_app, name="services")
 log = logging.getLogger("t2igan")
 
 ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="params file, relative to the project")]
@@ -44,6 +48,12 @@ NotifyOption = Annotated[str | None, typer.Option("--notify-url", help="webhook 
 NameOption = Annotated[str, typer.Option("--name", help="deployment name")]
 CronOption = Annotated[str, typer.Option("--cron", help="cron schedule")]
 NoScheduleOption = Annotated[bool, typer.Option("--no-schedule", help="runs only when triggered")]
+ServicesDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir", help="services directory (default: $T2IGAN_SERVICES_DIR or <project>/.t2igan-services)"
+    ),
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -326,6 +336,64 @@ def flow_deploy(
     target = DeployTarget(pool, image, gpus, job_variables)
     deployed = deploy(root, name, None if no_schedule else cron, parse_set(set_), notify_url, target)
     typer.echo(f"deployment {deployed} registered on pool {pool}")
+
+
+@services_app.command("start")
+@_friendly
+def services_start(
+    directory: ServicesDirOption = None,
+    project: ProjectOption = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="start only these (and what they need): postgres, s3, ..."),
+    ] = None,
+    artifacts: Annotated[
+        str | None,
+        typer.Option("--artifacts-destination", help="MLflow's artifact store: a directory or s3://"),
+    ] = None,
+    port: Annotated[
+        list[str] | None, typer.Option("--port", metavar="SERVICE=PORT", help="at the first start")
+    ] = None,
+) -> None:
+    """Start the team services that are not running, write team.env, and point the project's DVC at S3."""
+    from t2igan.services import team
+    from t2igan.services.layout import ServicesLayout
+
+    layout = ServicesLayout.at(directory, project)
+    started = team.start(layout, team.wanted_config(artifacts, port), tuple(only or ()) or None)
+    for name, now in started.items():
+        typer.echo(f"{name}: {'started' if now else 'already running'}")
+    if "s3" in started and (remote := team.configure_dvc_remote(project or Path.cwd(), layout.config())):
+        typer.echo(f"dvc remote: {remote} (.dvc/config.local)")
+    typer.echo(
+        f"environment: {layout.env_file}  (make reads it; in a shell: set -a; . {layout.env_file}; set +a)"
+    )
+
+
+@services_app.command("stop")
+@_friendly
+def services_stop(directory: ServicesDirOption = None, project: ProjectOption = None) -> None:
+    """Stop the team services (their data stays) and remove team.env: the project is back in laptop mode."""
+    from t2igan.services import team
+    from t2igan.services.layout import ServicesLayout
+
+    for name, was_running in team.stop(ServicesLayout.at(directory, project)).items():
+        typer.echo(f"{name}: {'stopped' if was_running else 'not running'}")
+    team.forget_dvc_remote(project or Path.cwd())
+
+
+@services_app.command("status")
+@_friendly
+def services_status(directory: ServicesDirOption = None, project: ProjectOption = None) -> None:
+    """Each team service's state; exits 1 when one is stopped."""
+    from t2igan.services import team
+    from t2igan.services.layout import ServicesLayout
+
+    found = team.status(ServicesLayout.at(directory, project))
+    for name, state in found.items():
+        typer.echo(f"{name}: {state}")
+    if any(state == "stopped" for state in found.values()):
+        raise typer.Exit(1)
 
 
 def main() -> None:
