@@ -6,9 +6,12 @@ flow (`t2igan flow run`, on an ephemeral Prefect API, as `make run` does):
 - a second run with nothing changed, against the full run (goal: under 5%);
 - the full run's overhead over the sum of its stages' own times, as each `t2igan <stage>` measured itself
   (goal: under 10% on the default run), split into what DVC adds per stage (its start, hashing, lock file)
-  and what Prefect and the process around it add.
+  and what Prefect and the process around it add;
+- with --team: `t2igan services start` from nothing, and the same full run in a second fresh project against
+  those servers (`make run` in team mode: Prefect and MLflow servers on PostgreSQL, dvc push to S3), against
+  the laptop-mode full run above.
 
-Usage: python bench/bench_flow.py [--tiny] [--keep]
+Usage: python bench/bench_flow.py [--tiny] [--keep] [--team]
 """
 
 from __future__ import annotations
@@ -45,13 +48,13 @@ def environment(root: Path) -> dict[str, str]:
     return tool_env(PREFECT_HOME=str(root / ".prefect"))
 
 
-def run_flow(root: Path, label: str) -> tuple[float, dict[str, Any]]:
+def run_flow(root: Path, label: str, team_env: dict[str, str] | None = None) -> tuple[float, dict[str, Any]]:
     summary = root / f"summary-{label}.json"
     started = time.perf_counter()
     done = subprocess.run(
         [str(VENV_BIN / "t2igan"), "flow", "run", "--summary-json", str(summary)],
         cwd=root,
-        env=environment(root),
+        env={**environment(root), **(team_env or {})},
         capture_output=True,
         text=True,
     )
@@ -61,10 +64,48 @@ def run_flow(root: Path, label: str) -> tuple[float, dict[str, Any]]:
     return seconds, json.loads(summary.read_text())
 
 
+def services(command: str, directory: Path, *args: str) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(VENV_BIN / "t2igan"), "services", command, "--dir", str(directory), *args],
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"t2igan services {command} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
+def team_run(tiny: bool, laptop_s: float, keep: bool) -> None:
+    """The same full run against team mode's servers, started from nothing for it."""
+    from tests.support.services import free_port
+
+    base = Path(tempfile.mkdtemp(prefix="t2igan-bench-team-", dir="/tmp"))
+    base.chmod(0o755)  # PostgreSQL runs as the `postgres` user when this runs as root
+    directory, root = base / "services", make_project(tiny)
+    ports = [
+        arg for name in ("postgres", "mlflow", "prefect", "s3") for arg in ("--port", f"{name}={free_port()}")
+    ]
+    try:
+        start_s = services("start", directory, "--project", str(root), *ports)
+        lines = (directory / "team.env").read_text().splitlines()
+        team_env = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+        team_s, _ = run_flow(root, "team", team_env)
+    finally:
+        services("stop", directory, "--project", str(root))
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
+            shutil.rmtree(root, ignore_errors=True)
+    print(f"\nteam mode: services start from nothing {start_s:8.2f} s")
+    print(f"full run against the servers       {team_s:8.2f} s   {team_s / laptop_s:.2f}x the laptop full run")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="the tests' tiny config (about a minute)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project")
+    parser.add_argument("--team", action="store_true", help="also the full run against team mode's servers")
     args = parser.parse_args()
 
     root = make_project(args.tiny)
@@ -88,6 +129,8 @@ def main() -> None:
     print(f"  of which Prefect and process   {(full_s - tasks) / own:8.1%}")
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
+    if args.team:
+        team_run(args.tiny, full_s, args.keep)
 
 
 if __name__ == "__main__":

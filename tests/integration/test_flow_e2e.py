@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import hashlib
 import io
 import json
 import re
@@ -28,7 +27,17 @@ import yaml
 
 from t2igan.config import OVERRIDE_FILE
 from t2igan.overrides import empty_file
-from tests.support.project import VENV_BIN, checked, dvc, dvc_project, repro_ran, tiny_params_dict, tool_env
+from tests.support.project import (
+    VENV_BIN,
+    cached_outputs,
+    checked,
+    digests,
+    dvc,
+    dvc_project,
+    repro_ran,
+    tiny_params_dict,
+    tool_env,
+)
 from tests.support.services import PrefectApi, prefect_server, served_deployment, service_env, webhook_receiver
 
 pytestmark = pytest.mark.slow
@@ -225,33 +234,14 @@ def test_changing_an_evaluation_param_reruns_only_evaluate_and_register(flow_pro
     assert registered["version"] == "1" and "identical weights" in registered["reason"]
 
 
-def _cached_outputs(project: Path) -> list[Path]:
-    """The outputs dvc.lock records that DVC caches (and so pushes and pulls): not the `cache: false` ones."""
-    lock = yaml.safe_load((project / "dvc.lock").read_text())
-    dvc_yaml = yaml.safe_load((project / "dvc.yaml").read_text())
-    uncached = {
-        next(iter(entry))
-        for stage in dvc_yaml["stages"].values()
-        for entry in stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
-        if isinstance(entry, dict) and next(iter(entry.values())).get("cache") is False
-    }
-    outs = {o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])}
-    return [project / out for out in sorted(outs - uncached)]
-
-
-def _digests(outputs: list[Path]) -> dict[str, str]:
-    files = [f for out in outputs for f in ([out] if out.is_file() else sorted(out.rglob("*"))) if f.is_file()]
-    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
-
-
 def test_push_then_pull_into_an_empty_cache_restores_byte_identical_outputs(flow_project: Path) -> None:
     # Given everything pushed to the local-directory remote
     dvc(flow_project, "push")
-    outputs = _cached_outputs(flow_project)
+    outputs = cached_outputs(flow_project)
     assert {"data/clean", "data/embeddings", "artifacts/train/checkpoints", "artifacts/train/model"} <= {
         str(out.relative_to(flow_project)) for out in outputs
     }
-    before = _digests(outputs)
+    before = digests(outputs)
 
     # When the cache and every output are gone
     shutil.rmtree(flow_project / ".dvc" / "cache")
@@ -260,7 +250,7 @@ def test_push_then_pull_into_an_empty_cache_restores_byte_identical_outputs(flow
 
     # Then a pull brings back the same bytes
     dvc(flow_project, "pull")
-    assert _digests(outputs) == before
+    assert digests(outputs) == before
 
 
 def test_the_flow_s_pull_keeps_outputs_changed_in_the_workspace(flow_project: Path) -> None:

@@ -23,11 +23,21 @@ import boto3
 import mlflow
 import pytest
 import sqlalchemy
+from PIL import Image
 
 from t2igan.registry.aliases import METRICS_TAG, PREVIOUS
 from t2igan.registry.promotion_lock import LOCK_URL_ENV, lock_key
 from t2igan.services.processes import group_alive
-from tests.support.project import VENV_BIN, checked, dvc, dvc_project, tiny_params_dict, tool_env
+from tests.support.project import (
+    VENV_BIN,
+    cached_outputs,
+    checked,
+    digests,
+    dvc,
+    dvc_project,
+    tiny_params_dict,
+    tool_env,
+)
 from tests.support.services import PrefectApi, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -164,6 +174,38 @@ def test_the_scheduled_deployment_runs_on_the_worker_against_the_team_servers(
             sqlalchemy.text("SELECT count(*) FROM flow_run WHERE id = :id"), {"id": run["id"]}
         ).scalar()
     assert found == 1
+
+
+def test_a_fresh_process_elsewhere_draws_the_champion_from_the_server(team: Team, tmp_path: Path) -> None:
+    # Given a directory that is no project: the model can only come from the tracking server
+    drawn = tmp_path / "drawn.png"
+    command = [str(VENV_BIN / "t2igan"), "generate", "a red square", "--output", str(drawn)]
+
+    # When a new process generates with models:/t2igan@champion against the server URL
+    checked(command, tmp_path, {**tool_env(), **team.env})
+
+    # Then it drew a PNG at the model's resolution
+    with Image.open(drawn) as image:
+        assert image.format == "PNG" and image.size == (16, 16)
+
+
+def test_push_wipe_pull_through_the_s3_endpoint_restores_byte_identical_outputs(
+    team: Team, team_project: Path
+) -> None:
+    env = {**tool_env(), **team.env}
+    checked([str(VENV_BIN / "dvc"), "push"], team_project, env)
+    outputs = cached_outputs(team_project)
+    before = digests(outputs)
+    assert {"artifacts/train/model", "data/clean"} <= {str(o.relative_to(team_project)) for o in outputs}
+
+    # When the cache and every output are gone
+    shutil.rmtree(team_project / ".dvc" / "cache")
+    for out in outputs:
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+
+    # Then a pull from the bucket brings back the same bytes
+    checked([str(VENV_BIN / "dvc"), "pull"], team_project, env)
+    assert digests(outputs) == before
 
 
 RACER = """

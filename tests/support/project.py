@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import shutil
@@ -139,3 +140,22 @@ def tiny_gan(**fields: Any) -> Any:
         "contrastive_dim": 8,
     }
     return GANConfig(**{**base, **fields})
+
+
+def cached_outputs(project: Path) -> list[Path]:
+    """The outputs dvc.lock records that DVC caches (and so pushes and pulls): not the `cache: false` ones."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    dvc_yaml = yaml.safe_load((project / "dvc.yaml").read_text())
+    uncached = {
+        next(iter(entry))
+        for stage in dvc_yaml["stages"].values()
+        for entry in stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
+        if isinstance(entry, dict) and next(iter(entry.values())).get("cache") is False
+    }
+    outs = {o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])}
+    return [project / out for out in sorted(outs - uncached)]
+
+
+def digests(outputs: list[Path]) -> dict[str, str]:
+    files = [f for out in outputs for f in ([out] if out.is_file() else sorted(out.rglob("*"))) if f.is_file()]
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
