@@ -24,6 +24,9 @@ OFFLINE_DEFAULTS: dict[str, str] = {
     "TOKENIZERS_PARALLELISM": "false",
     # quieter logs in stage output (not about the network)
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # `t2igan flow run` without a server starts Prefect's ephemeral API; its first start migrates a new
+    # sqlite database, which on 2 busy cores takes longer than Prefect's 20 s default (and the run fails).
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 

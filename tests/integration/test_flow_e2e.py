@@ -55,10 +55,8 @@ exec "{real}" "$@"
 
 
 def _env(project: Path) -> dict[str, str]:
-    # its own Prefect database and settings; a slow machine's ephemeral API may take a while to start
-    return tool_env(
-        PREFECT_HOME=str(project / ".prefect"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120"
-    )
+    # its own Prefect database and settings (the ephemeral API's start-up timeout is t2igan's default)
+    return tool_env(PREFECT_HOME=str(project / ".prefect"))
 
 
 def _flow(project: Path) -> dict:
