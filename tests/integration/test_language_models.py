@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +51,26 @@ def _trained(root: Path, encoder: Path) -> ProjectPaths:
     return paths
 
 
+@pytest.fixture(scope="module")
+def trained_family(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[ProjectPaths, Path]]:
+    """A project trained through register with each family's tiny LM, once per module (CLIP serves twice)."""
+    trained: dict[str, tuple[ProjectPaths, Path]] = {}
+
+    def get(kind: str) -> tuple[ProjectPaths, Path]:
+        if kind not in trained:
+            root = tmp_path_factory.mktemp(kind)
+            encoder = build(kind, root / "lm")
+            trained[kind] = (_trained(root, encoder), encoder)
+        return trained[kind]
+
+    return get
+
+
 @pytest.mark.parametrize("kind", sorted(WIDTHS))
-def test_a_family_trains_registers_and_loads_in_a_fresh_process(tmp_path: Path, kind: str) -> None:
-    paths = _trained(tmp_path, build(kind, tmp_path / "lm"))
+def test_a_family_trains_registers_and_loads_in_a_fresh_process(
+    tmp_path: Path, kind: str, trained_family: Callable[[str], tuple[ProjectPaths, Path]]
+) -> None:
+    paths, _ = trained_family(kind)
     embedded = read_json(paths.metrics("embed"))
     assert embedded["dim"] == WIDTHS[kind] and embedded["family"] != "encoder"
     assert read_json(paths.metrics("register"))["promoted"]
@@ -76,9 +94,10 @@ def test_a_family_trains_registers_and_loads_in_a_fresh_process(tmp_path: Path, 
     np.testing.assert_allclose(np.array(result["vectors"]), trained_vectors, atol=1e-5)
 
 
-def test_a_clip_conditioned_model_is_served_and_refuses_captions_longer_than_clip_reads(tmp_path: Path) -> None:
-    encoder = build("clip", tmp_path / "lm")
-    paths = _trained(tmp_path, encoder)
+def test_a_clip_conditioned_model_is_served_and_refuses_captions_longer_than_clip_reads(
+    tmp_path: Path, trained_family: Callable[[str], tuple[ProjectPaths, Path]]
+) -> None:
+    paths, encoder = trained_family("clip")
     from transformers import AutoTokenizer
 
     long_caption = "a red circle " * 25

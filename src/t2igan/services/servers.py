@@ -5,7 +5,7 @@
 - Prefect: `prefect server start` on PostgreSQL (asyncpg), a process work pool, and `prefect worker start`
   for it; the worker's flow runs inherit the team environment, so they log to the same MLflow server.
 - S3: `moto_server`, a standalone S3 endpoint on 127.0.0.1 for the DVC remote in tests and demos. It keeps
-  objects in memory: a team uses real S3 or MinIO (`--s3-endpoint`, README).
+  objects in memory: a team uses real S3 or MinIO (README, team mode).
 """
 
 from __future__ import annotations

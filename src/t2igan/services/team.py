@@ -1,9 +1,10 @@
 """Start, stop and report team mode's services, and write the environment that points a project at them.
 
 Order matters: PostgreSQL first (the MLflow and Prefect servers keep their state in it), then the S3
-endpoint, the MLflow server, the Prefect server, the work pool and last the worker, which must know every
-other address to hand them to its flow runs. Every start is idempotent: what already runs and answers its
-health check is left alone, so `make services` twice is harmless. Stopping goes in reverse and keeps the data.
+endpoint and the MLflow and Prefect servers together, then the work pool, and last the worker, which must know
+every other address to hand them to its flow runs. Every start is idempotent: what already runs and answers
+its health check is left alone, so `make services` twice is harmless. Stopping takes the worker first (no new
+flow runs) and PostgreSQL last, and keeps the data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from t2igan.env import script, subprocess_env
 from t2igan.errors import ConfigError, TransientError
 from t2igan.io import write_text
+from t2igan.registry.promotion_lock import LOCK_URL_ENV
 from t2igan.services import postgres, processes, servers
 from t2igan.services.layout import BUCKET, Ports, ServicesConfig, ServicesLayout
 
@@ -25,7 +27,6 @@ log = logging.getLogger(__name__)
 SERVICES = ("postgres", "s3", "mlflow", "prefect", "worker")
 NEEDS = {"mlflow": {"postgres"}, "prefect": {"postgres"}, "worker": {"prefect", "postgres"}}
 DATABASES = ("mlflow", "prefect")
-LOCK_URL_ENV = "T2IGAN_PROMOTION_LOCK_URL"
 S3_ENDPOINT_ENV = "T2IGAN_S3_ENDPOINT"
 DVC_REMOTE = "team"
 
