@@ -209,7 +209,7 @@ def test_push_wipe_pull_through_the_s3_endpoint_restores_byte_identical_outputs(
 
 
 RACER = """
-import sys, time
+import os, sys, time
 from pathlib import Path
 import mlflow
 from t2igan.config import RegisterParams
@@ -217,7 +217,8 @@ from t2igan.paths import ProjectPaths
 from t2igan.registry import promotion
 
 root, version, fid, start_delay, go, name = sys.argv[1:]
-client = mlflow.MlflowClient()
+uri = os.environ["MLFLOW_TRACKING_URI"]  # the server; a registry URI inherited from the test process is not
+client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 client.search_registered_models()  # connected before the start line
 Path(go + "." + version).touch()
 while not Path(go).exists():

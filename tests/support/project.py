@@ -60,8 +60,7 @@ def reset_mlflow() -> None:
 def tool_env(**overrides: str) -> dict[str, str]:
     """The environment for a tool a test starts: offline, this venv's scripts on PATH, no outside stores."""
     env = subprocess_env(overrides={**OFFLINE_DEFAULTS, **overrides})
-    # mlflow.set_tracking_uri / set_registry_uri in this process export these: a tool must not inherit them
-    for inherited in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "PREFECT_API_URL"):
+    for inherited in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL"):
         if inherited not in overrides:
             env.pop(inherited, None)
     return env

@@ -121,15 +121,23 @@ def ranks_agree(module: nn.Module, world: World) -> bool:
 
 @contextlib.contextmanager
 def training_process(params: TrainParams) -> Iterator[tuple[torch.device, World]]:
-    """This process's device and its place among torchrun's ranks (alone when torchrun did not start it)."""
+    """This process's device and its place among torchrun's ranks (alone when torchrun did not start it).
+
+    `train.threads` holds only while training: torch's thread count is process-wide, and a caller that goes on
+    (evaluation in the same process, a test session) gets its own count back.
+    """
+    threads_before = torch.get_num_threads()
     if params.threads:
         torch.set_num_threads(params.threads)
-    device = torch.device(resolve_device(params.device))
-    world = init_world(device.type, params.dist_timeout_s)
-    if world.distributed and device.type == "cuda":
-        device = torch.device("cuda", world.local_rank)
-        torch.cuda.set_device(device)
     try:
-        yield device, world
+        device = torch.device(resolve_device(params.device))
+        world = init_world(device.type, params.dist_timeout_s)
+        if world.distributed and device.type == "cuda":
+            device = torch.device("cuda", world.local_rank)
+            torch.cuda.set_device(device)
+        try:
+            yield device, world
+        finally:
+            shutdown(world)
     finally:
-        shutdown(world)
+        torch.set_num_threads(threads_before)
