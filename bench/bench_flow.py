@@ -79,6 +79,7 @@ def services(command: str, directory: Path, *args: str) -> float:
 
 def team_run(tiny: bool, laptop_s: float, keep: bool) -> None:
     """The same full run against team mode's servers, started from nothing for it."""
+    from t2igan.services.team import read_env_file
     from tests.support.services import free_port
 
     base = Path(tempfile.mkdtemp(prefix="t2igan-bench-team-", dir="/tmp"))
@@ -89,8 +90,7 @@ def team_run(tiny: bool, laptop_s: float, keep: bool) -> None:
     ]
     try:
         start_s = services("start", directory, "--project", str(root), *ports)
-        lines = (directory / "team.env").read_text().splitlines()
-        team_env = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+        team_env = read_env_file(directory / "team.env")
         team_s, _ = run_flow(root, "team", team_env)
     finally:
         services("stop", directory, "--project", str(root))

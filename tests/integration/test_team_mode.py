@@ -28,6 +28,7 @@ from PIL import Image
 from t2igan.registry.aliases import METRICS_TAG, PREVIOUS
 from t2igan.registry.promotion_lock import LOCK_URL_ENV, lock_key
 from t2igan.services.processes import group_alive
+from t2igan.services.team import read_env_file
 from tests.support.project import (
     VENV_BIN,
     cached_outputs,
@@ -67,11 +68,6 @@ class Team:
     def client(self) -> mlflow.MlflowClient:
         uri = self.env["MLFLOW_TRACKING_URI"]
         return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    return dict(line.split("=", 1) for line in lines)
 
 
 @pytest.fixture(scope="module")
