@@ -63,6 +63,13 @@ def tool_env(**overrides: str) -> dict[str, str]:
     for inherited in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL"):
         if inherited not in overrides:
             env.pop(inherited, None)
+    if "MLFLOW_REGISTRY_URI" not in overrides:
+        # mlflow.set_registry_uri exports this in the test process; a tool told its tracking URI must use it
+        # as its registry too (mlflow's own default), not the last registry some earlier test named.
+        if "MLFLOW_TRACKING_URI" in overrides:
+            env["MLFLOW_REGISTRY_URI"] = overrides["MLFLOW_TRACKING_URI"]
+        else:
+            env.pop("MLFLOW_REGISTRY_URI", None)
     return env
 
 
