@@ -2,13 +2,16 @@
 
 Every image passes through `decode`, which confines the path to the dataset root, refuses decompression bombs
 before decoding pixels, applies EXIF orientation, and turns any mode (L, LA, P, RGBA, CMYK, 16-bit) into RGB.
-Failures raise `BadImage` with a short reason that validate records in `rejected.parquet`.
+Failures raise `BadImage` with a short reason that validate records in `rejected.parquet`. Uploaded bytes
+(`t2igan describe`) pass through `decode_bytes`: the same checks.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -59,16 +62,12 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode(path: Path, max_pixels: int) -> Image.Image:
-    """Open, check and fully decode one image as RGB (EXIF orientation applied)."""
-    if not path.is_file():
-        raise BadImage(MISSING_FILE)
-    if path.stat().st_size == 0:
-        raise BadImage("empty file")
+def _decode_checked(source: Path | BinaryIO, max_pixels: int, formats: tuple[str, ...] | None) -> Image.Image:
+    """The checks and decoding `decode` and `decode_bytes` share; `formats` limits the decoders tried."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source, formats=formats) as image:
                 width, height = image.size
                 if width * height > max_pixels:
                     raise BadImage(f"decompression bomb: {width}x{height} exceeds {max_pixels} pixels")
@@ -77,11 +76,31 @@ def decode(path: Path, max_pixels: int) -> Image.Image:
     except BadImage:
         raise
     except UnidentifiedImageError:
-        raise BadImage("not an image Pillow can read") from None
+        allowed = "" if formats is None else f" in a format accepted here ({', '.join(formats)})"
+        raise BadImage(f"not an image Pillow can read{allowed}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadImage(f"decompression bomb: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise BadImage(f"truncated or corrupt image ({exc})") from None
+
+
+def decode(path: Path, max_pixels: int) -> Image.Image:
+    """Open, check and fully decode one image as RGB (EXIF orientation applied)."""
+    if not path.is_file():
+        raise BadImage(MISSING_FILE)
+    if path.stat().st_size == 0:
+        raise BadImage("empty file")
+    return _decode_checked(path, max_pixels, None)
+
+
+def decode_bytes(data: bytes, max_pixels: int, formats: tuple[str, ...] | None = None) -> Image.Image:
+    """An image that arrives as bytes (an upload), checked and decoded exactly as `decode` does a file.
+
+    `formats` (Pillow's names: "PNG", "JPEG", "WEBP") narrows which decoders may read untrusted bytes.
+    """
+    if not data:
+        raise BadImage("empty file")
+    return _decode_checked(io.BytesIO(data), max_pixels, formats)
 
 
 def center_crop_resize(image: Image.Image, size: int) -> np.ndarray:

@@ -2,18 +2,25 @@
 
 The image encoder is trained on the training split against the frozen caption embeddings, once per dataset
 and text encoder, and cached; its R-precision on the real test images of the same rows is the ceiling.
+`retrieval_encoder` gets it from the data alone (no generator), for evaluation and for `t2igan describe`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from t2igan.config import RetrievalParams
+from t2igan.data.manifest import read_clean_manifest
 from t2igan.data.splits import TEST, TRAIN
+from t2igan.data.store import open_store
+from t2igan.io import sha256_file
 from t2igan.metrics.features import cache_key
 from t2igan.metrics.rprecision import (
     RetrievalImageEncoder,
@@ -22,6 +29,8 @@ from t2igan.metrics.rprecision import (
     save_encoder,
     train_retrieval_encoder,
 )
+from t2igan.paths import ProjectPaths
+from t2igan.text.embeddings import load_embeddings
 
 if TYPE_CHECKING:
     from t2igan.metrics.context import EvalContext
@@ -37,26 +46,60 @@ def wanted(context: EvalContext) -> bool:
     return enabled == "always" or (enabled == "auto" and not context.vocab)
 
 
-def _encoder(context: EvalContext, train: pd.DataFrame) -> RetrievalImageEncoder:
-    rcfg, store = context.cfg.retrieval, context.store
+@dataclass(frozen=True)
+class RetrievalData:
+    """What the image encoder is trained on and keyed by, without a generator.
+
+    Evaluation builds it from its context; `t2igan describe` from the project's DVC outputs alone, so both find
+    the same cached encoder (the key names the data, not who asks for it).
+    """
+
+    train: pd.DataFrame  # the clean manifest's training rows; index = embedding row
+    store: np.ndarray  # the image store (uint8 N x H x W x 3)
+    text: np.ndarray  # caption embeddings, one row per clean-manifest row
+    manifest_sha: str
+    text_fingerprint: str
+
+    @classmethod
+    def load(cls, paths: ProjectPaths) -> RetrievalData:
+        """From validate's and embed's outputs, read as EvalContext reads them (so the key is the same)."""
+        manifest = read_clean_manifest(paths).reset_index(drop=True)  # index = embedding row
+        store = open_store(paths.image_store)
+        embeddings = load_embeddings(paths.embeddings_dir, expected_rows=len(manifest))
+        train = manifest[manifest["split"] == TRAIN]
+        return cls(train, store, embeddings.vectors, sha256_file(paths.clean_manifest), embeddings.fingerprint)
+
+
+def encoder_path(cfg: RetrievalParams, data: RetrievalData, cache_dir: Path) -> Path:
+    """Where the encoder for this data, text encoder, image size and training settings is cached."""
     key = cache_key(
         kind="retrieval-encoder",
-        manifest=context.manifest_sha,
-        text=context.text_fingerprint,
-        size=int(store.shape[1]),
-        params=rcfg.model_dump(exclude={"enabled", "candidates", "rounds"}),
+        manifest=data.manifest_sha,
+        text=data.text_fingerprint,
+        size=int(data.store.shape[1]),
+        params=cfg.model_dump(exclude={"enabled", "candidates", "rounds"}),
     )
-    path = context.cache_path("retrieval", f"{key}.safetensors")
+    return cache_dir / "retrieval" / f"{key}.safetensors"
+
+
+def retrieval_encoder(cfg: RetrievalParams, data: RetrievalData, cache_dir: Path) -> RetrievalImageEncoder:
+    """The cached encoder, trained on the training split first when there is none."""
+    path = encoder_path(cfg, data, cache_dir)
     if path.is_file():
         return load_encoder(path)
     started = time.perf_counter()
-    images, image_of_caption = np.unique(train["store_index"].to_numpy(), return_inverse=True)
+    images, image_of_caption = np.unique(data.train["store_index"].to_numpy(), return_inverse=True)
     encoder = train_retrieval_encoder(
-        store[images], image_of_caption, context.text[train.index.to_numpy()], rcfg
+        data.store[images], image_of_caption, data.text[data.train.index.to_numpy()], cfg
     )
     log.info("trained the R-precision image encoder in %.1fs", time.perf_counter() - started)
-    save_encoder(encoder, path, rcfg.width)
+    save_encoder(encoder, path, cfg.width)
     return encoder
+
+
+def _encoder(context: EvalContext, train: pd.DataFrame) -> RetrievalImageEncoder:
+    data = RetrievalData(train, context.store, context.text, context.manifest_sha, context.text_fingerprint)
+    return retrieval_encoder(context.cfg.retrieval, data, context.paths.cache_dir)
 
 
 def retrieval_alignment(context: EvalContext) -> dict[str, Any]:
