@@ -252,6 +252,18 @@ class EvaluateParams(_Strict):
     retrieval: RetrievalParams = RetrievalParams()
 
 
+class HumanGateParams(_Strict):
+    """People's votes as a second gate (t2igan.feedback.gate): a challenger that passed the automatic gate
+    becomes @champion only once enough blind comparisons in the studio prefer it."""
+
+    enabled: bool = Field(False, description="hold challengers that pass the automatic gate for votes")
+    min_votes: int = Field(30, ge=1, description="decided comparisons (left or right) needed before deciding")
+    threshold: float = Field(
+        0.5, ge=0, lt=1, description="the lower confidence bound of the challenger's win rate must exceed it"
+    )
+    confidence: float = Field(0.9, gt=0, lt=1, description="two-sided confidence of the win-rate interval")
+
+
 class RegisterParams(_Strict):
     """The promotion gate: the champion is re-scored on the challenger's data, and noise does not promote."""
 
@@ -269,6 +281,7 @@ class RegisterParams(_Strict):
     )
     confidence: float = Field(0.9, gt=0, lt=1, description="two-sided confidence of the gain intervals")
     resamples: int = Field(200, ge=10, description="half-samples (FID) and bootstrap draws (alignment)")
+    human_gate: HumanGateParams = HumanGateParams()
 
 
 class TrackingParams(_Strict):

@@ -7,6 +7,8 @@ FID gain's interval must exceed `register.fid_margin`, and alignment must not be
 encoder), the stored figures are compared as before, and the reason says so; FIDs are then compared only under
 the same sample count (fid_1k vs fid_1k): FID is biased by it. Experiments (`dvc exp run`, or
 `register.promotion: challenger`) never move @champion: the decision the gate would have made is recorded.
+With `register.human_gate` on, a version that wins waits as @challenger for people's votes instead
+(t2igan.feedback.gate moves it).
 Which way each figure is better comes from the metric registry. The decision, its reason and the comparison
 are recorded on the version; a new champion also records which version it replaced (t2igan.registry.aliases).
 """
@@ -38,10 +40,13 @@ from t2igan.registry.rescore import Comparison
 class Decision:
     promote: bool
     reason: str
+    awaiting_votes: bool = False  # passed the gate; people decide (register.human_gate, t2igan.feedback.gate)
 
 
 Rescorer = Callable[[str], Comparison | None]  # champion version -> the two measured together, or None
 COMPARISON_TAG = "promotion.comparison"
+DECISION_TAG, AGAINST_TAG = "promotion.decision", "promotion.against"
+PROMOTED, KEPT, AWAITING_VOTES = "promoted", "kept", "awaiting_votes"
 
 
 def experiment_name() -> str | None:
@@ -128,11 +133,32 @@ def _challenger_only(decision: Decision, policy: RegisterParams) -> Decision:
     return Decision(False, f"{why}: registered as @challenger only; the gate {verdict}: {decision.reason}")
 
 
-def _record(client: Any, name: str, version: str, decision: Decision, comparison: Comparison | None) -> None:
-    """The decision on the version: tags, the comparison it was made on, and its description."""
-    client.set_model_version_tag(
-        name, version, "promotion.decision", "promoted" if decision.promote else "kept"
+def _held_for_votes(decision: Decision, champion: Any | None, policy: RegisterParams) -> Decision:
+    """With the human gate on, a winner over an existing champion waits as @challenger for people's votes."""
+    gate = policy.human_gate
+    if not (decision.promote and champion is not None and gate.enabled):
+        return decision
+    return Decision(
+        False,
+        f"passed the automatic gate; waiting for people's votes against version {champion.version} "
+        f"(register.human_gate: {gate.min_votes} comparisons, win-rate lower bound > {gate.threshold:g}): "
+        f"{decision.reason}",
+        awaiting_votes=True,
     )
+
+
+def _record(
+    client: Any,
+    name: str,
+    version: str,
+    decision: Decision,
+    comparison: Comparison | None,
+    champion: Any | None,
+) -> None:
+    """The decision on the version: tags, the comparison it was made on, and its description."""
+    state = PROMOTED if decision.promote else AWAITING_VOTES if decision.awaiting_votes else KEPT
+    client.set_model_version_tag(name, version, DECISION_TAG, state)
+    client.set_model_version_tag(name, version, AGAINST_TAG, str(champion.version) if champion else "")
     client.set_model_version_tag(name, version, "promotion.reason", decision.reason)
     client.set_model_version_tag(name, version, "promotion.at", now())
     if comparison is not None:
@@ -154,10 +180,10 @@ def promote_if_better(
     with promotion_lock(paths, name):
         champion = current_champion(client, name)
         decision, comparison = _gate(champion, version, metrics, policy, rescore)
-        decision = _challenger_only(decision, policy)
+        decision = _held_for_votes(_challenger_only(decision, policy), champion, policy)
         if champion is not None and str(champion.version) == str(version):
             return decision, str(champion.version), None  # the champion's own record stays as it was
-        _record(client, name, version, decision, comparison)
+        _record(client, name, version, decision, comparison, champion)
         if decision.promote:
             move_champion(client, name, version, decision.reason, champion)
             return decision, version, comparison

@@ -95,3 +95,21 @@ def test_experiments_register_challengers_only(monkeypatch: pytest.MonkeyPatch) 
         refused.reason == "register.promotion: challenger: registered as @challenger only; the gate kept it: no"
     )
     assert _challenger_only(Decision(False, "no"), RegisterParams()).reason == "no"
+
+
+def test_with_the_human_gate_on_a_winner_over_a_champion_waits_for_votes() -> None:
+    from types import SimpleNamespace
+
+    from t2igan.config import HumanGateParams
+    from t2igan.registry.promotion import Decision, _held_for_votes
+
+    gated = RegisterParams(human_gate=HumanGateParams(enabled=True, min_votes=20))
+    champion = SimpleNamespace(version="4")
+    win, loss = Decision(True, "fid_1k 40 < 50"), Decision(False, "no")
+    held = _held_for_votes(win, champion, gated)
+    assert not held.promote and held.awaiting_votes
+    assert "waiting for people's votes against version 4 (register.human_gate: 20 comparisons" in held.reason
+    assert held.reason.endswith(": fid_1k 40 < 50")
+    assert _held_for_votes(win, None, gated) == win  # the first version has nobody to be compared with
+    assert _held_for_votes(loss, champion, gated) == loss  # a loser does not wait for votes
+    assert _held_for_votes(win, champion, RegisterParams()) == win  # the gate off: promoted as before

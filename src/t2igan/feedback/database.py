@@ -1,0 +1,104 @@
+"""Where the feedback lives and how it is opened: a sqlite file by default, team mode's PostgreSQL when set.
+
+`T2IGAN_FEEDBACK_URL` names the database (team mode's `team.env` points it at the `feedback` database of its
+PostgreSQL); without it the project keeps `feedback/feedback.db`. Opening always migrates to the newest
+schema with Alembic first, so an older database keeps working after an upgrade of t2igan.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sqlalchemy
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from t2igan.errors import ConfigError, TransientError
+from t2igan.paths import ProjectPaths
+
+FEEDBACK_URL_ENV = "T2IGAN_FEEDBACK_URL"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def feedback_url(paths: ProjectPaths) -> str:
+    return os.environ.get(FEEDBACK_URL_ENV) or f"sqlite:///{paths.root / 'feedback' / 'feedback.db'}"
+
+
+def _parsed(url: str) -> sqlalchemy.URL:
+    try:
+        parsed = sqlalchemy.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise ConfigError(f"{FEEDBACK_URL_ENV}: {url!r} is not a database URL") from None
+    if (
+        parsed.drivername == "postgresql"
+    ):  # the driver team mode installs (SQLAlchemy 2.1's default is psycopg 3)
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    # WAL: the studio's readers do not block its writer; a busy writer is waited for, not an error.
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_engine(url: str) -> Engine:
+    parsed = _parsed(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sqlalchemy.create_engine(parsed, pool_pre_ping=True)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(url: str) -> object:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option(
+        "sqlalchemy.url", _parsed(url).render_as_string(hide_password=False).replace("%", "%%")
+    )
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database to `revision` (Alembic, on this engine's connection, in one transaction)."""
+    from alembic import command
+
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection  # type: ignore[attr-defined]
+            command.upgrade(config, revision)  # type: ignore[arg-type]
+    except sqlalchemy.exc.OperationalError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise TransientError(f"feedback database {where} unreachable: {str(exc.orig).strip()}") from None
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection  # type: ignore[attr-defined]
+        command.downgrade(config, revision)  # type: ignore[arg-type]
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def open_database(url: str) -> sessionmaker[Session]:
+    """Sessions on the feedback database at `url`, migrated to the newest schema."""
+    engine = create_engine(url)
+    upgrade(engine)
+    return sessionmaker(engine, expire_on_commit=False)
