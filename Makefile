@@ -24,7 +24,7 @@ include $(SERVICES_DIR)/team.env
 export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' $(SERVICES_DIR)/team.env)
 endif
 
-.PHONY: setup run schedule deploy serve test test-quick lint bench clean services services-stop services-status setup-services
+.PHONY: setup run schedule deploy serve studio screenshots test test-quick lint bench clean services services-stop services-status setup-services setup-browser
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -54,6 +54,12 @@ setup-services:
 	  { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
 	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
 
+## setup-browser: Debian's headless Chromium and its driver for the studio's browser test, when missing
+setup-browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+
 ## services: team mode on 127.0.0.1: PostgreSQL, MLflow server (proxied artifacts), Prefect server, pool + worker, S3
 services: setup setup-services
 	$(BIN)/t2igan services start --dir $(SERVICES_DIR)
@@ -69,6 +75,15 @@ PORT ?= 5001
 serve: setup
 	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns/mlflow.db} \
 	  $(BIN)/mlflow models serve -m models:/t2igan@champion --env-manager local --host 127.0.0.1 --port $(PORT)
+
+## studio: the web studio on 127.0.0.1:$(STUDIO_PORT): try @champion, compare it blind with @challenger, vote
+STUDIO_PORT ?= 8800
+studio: setup
+	$(BIN)/t2igan studio --port $(STUDIO_PORT)
+
+## screenshots: the README's studio screenshots, made by the browser test (docs/studio/*.png)
+screenshots: setup setup-browser
+	T2IGAN_SCREENSHOTS=$(CURDIR)/docs/studio $(BIN)/python -m pytest -q tests/integration/test_studio.py -k browser
 
 test: setup
 	$(BIN)/python -m pytest

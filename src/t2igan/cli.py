@@ -35,6 +35,8 @@ services_app = typer.Typer(
     no_args_is_help=True, help="Team mode: PostgreSQL, MLflow and Prefect servers, a worker, S3 (127.0.0.1)."
 )
 app.add_typer(services_app, name="services")
+feedback_app = typer.Typer(no_args_is_help=True, help="People's votes from the studio.")
+app.add_typer(feedback_app, name="feedback")
 log = logging.getLogger("t2igan")
 
 ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="params file, relative to the project")]
@@ -169,6 +171,10 @@ STAGE_COMMANDS: dict[str, tuple[str, Callable[[Any], str]]] = {
         "Train the GAN (resumes from the newest matching checkpoint).",
         lambda r: f"trained {r.steps} steps (resumed from {r.resumed_from}); MLflow run {r.run_id}",
     ),
+    "prompts": (
+        'Export the captions people voted "both bad" or thumbed down to data/hard_prompts.csv.',
+        lambda r: f"{r.prompts} hard prompts in {r.path}",
+    ),
     "evaluate": ("FID and text alignment of the trained generator.", _fid_line),
     "register": (
         "Register the model in MLflow (@challenger) and promote it to @champion if it is better.",
@@ -213,14 +219,25 @@ def generate(
 @app.command()
 @_friendly
 def promote(
-    version: Annotated[str, typer.Option("--version", help="model version to make @champion")],
-    reason: Annotated[str, typer.Option("--reason", help="why (recorded on the version)")],
+    version: Annotated[str | None, typer.Option("--version", help="model version to make @champion")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="why (recorded on the version)")] = None,
+    from_feedback: Annotated[
+        bool, typer.Option("--from-feedback", help="apply register.human_gate to the waiting @challenger")
+    ] = False,
     params: ParamsOption = Path("params.yaml"),
     project: ProjectOption = None,
 ) -> None:
-    """Make a version @champion by hand, recording the reason and the version it replaces."""
+    """Make a version @champion by hand (the reason and the version it replaces are recorded), or let people's
+    votes decide on the waiting @challenger (--from-feedback)."""
     from t2igan.registry.aliases import manual_promote
 
+    if from_feedback:
+        if version is not None or reason is not None:
+            raise ConfigError("--from-feedback decides by the votes: give no --version or --reason")
+        _promote_from_feedback(params, project)
+        return
+    if version is None or reason is None:
+        raise ConfigError("give --version and --reason (or --from-feedback)")
     name, moved = manual_promote(version, reason, params_path(params, project), project)
     typer.echo(
         f"{name} version {version} is @champion"
@@ -239,6 +256,70 @@ def rollback(params: ParamsOption = Path("params.yaml"), project: ProjectOption 
     typer.echo(f"{name} @champion is version {version} again")
 
 
+def _promote_from_feedback(params: Path, project: Path | None) -> None:
+    from t2igan.config import load_params
+    from t2igan.feedback.database import feedback_url, open_database
+    from t2igan.feedback.gate import promote_from_feedback
+    from t2igan.paths import ProjectPaths
+
+    paths = ProjectPaths.at(project)
+    outcome = promote_from_feedback(
+        load_params(params_path(params, project)), paths, open_database(feedback_url(paths))
+    )
+    state = "promoted to @champion" if outcome.promoted else "not promoted"
+    subject = f"{outcome.model_name} version {outcome.challenger}" if outcome.challenger else outcome.model_name
+    typer.echo(f"{subject} {state}: {outcome.reason}")
+
+
+@app.command()
+@_friendly
+def studio(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8800,
+    draw_limit: Annotated[
+        str, typer.Option("--draw-limit", help="per client: generate/compare/describe requests")
+    ] = "5/second;120/minute",
+    feedback_limit: Annotated[
+        str, typer.Option("--feedback-limit", help="per client: votes and thumbs")
+    ] = "5/second;300/minute",
+    params: ParamsOption = Path("params.yaml"),
+    project: ProjectOption = None,
+) -> None:
+    """The web studio: try @champion, compare it blind with @challenger and vote, see the registry."""
+    from t2igan.studio.limits import RateLimits
+    from t2igan.studio.server import serve, studio_settings
+
+    try:
+        limits = RateLimits(draw=draw_limit, feedback=feedback_limit)
+        settings = studio_settings(params_path(params, project), project, limits)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    typer.echo(f"t2igan studio on http://{host}:{port}/ (feedback: {settings.feedback_url})", err=True)
+    serve(settings, host, port)
+
+
+@feedback_app.command("report")
+@_friendly
+def feedback_report_command(
+    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+    params: ParamsOption = Path("params.yaml"),
+    project: ProjectOption = None,
+) -> None:
+    """Win rates of the versions people compared (logged as MLflow metrics), thumbs, hard prompts."""
+    import json
+
+    from t2igan.config import load_params
+    from t2igan.feedback.database import feedback_url, open_database
+    from t2igan.feedback.report import feedback_report, summary_lines
+    from t2igan.paths import ProjectPaths
+
+    paths = ProjectPaths.at(project)
+    report = feedback_report(
+        load_params(params_path(params, project)), paths, open_database(feedback_url(paths))
+    )
+    typer.echo(json.dumps(report, indent=2) if as_json else "\n".join(summary_lines(report)))
+
+
 @app.command()
 @_friendly
 def doctor(project: ProjectOption = None) -> None:
@@ -251,6 +332,33 @@ def doctor(project: ProjectOption = None) -> None:
         typer.echo(f"[{'ok' if ok else 'FAIL'}] {name}: {detail}")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+@_friendly
+def describe(
+    image: Annotated[Path, typer.Argument(help="a PNG, JPEG or WebP file")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="how many captions (1 to 50)")] = 5,
+    params: ParamsOption = Path("params.yaml"),
+    project: ProjectOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="a JSON list of {caption, score}")] = False,
+) -> None:
+    """The training captions that best describe an image (evaluation's retrieval encoder, cosine scores)."""
+    import json
+
+    from t2igan.config import load_params
+    from t2igan.describe import CaptionIndex, check_top_k, read_image_file
+    from t2igan.paths import ProjectPaths
+
+    data = read_image_file(image)
+    check_top_k(top_k)
+    index = CaptionIndex.load(load_params(params_path(params, project)), ProjectPaths.at(project))
+    matches = index.describe(data, top_k)
+    if as_json:
+        typer.echo(json.dumps([{"caption": m.caption, "score": round(m.score, 6)} for m in matches]))
+    else:
+        for match in matches:
+            typer.echo(f"{match.score:.3f}  {match.caption}")
 
 
 def _flows(project: Path | None) -> Path:

@@ -1,0 +1,35 @@
+"""Start the studio: settings from the project, then uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from t2igan.config import load_params
+from t2igan.feedback.database import feedback_url
+from t2igan.feedback.tokens import load_secret
+from t2igan.paths import ProjectPaths
+from t2igan.studio.app import StudioSettings, create_app
+from t2igan.studio.limits import RateLimits
+from t2igan.tracking import configure
+
+SECRET_FILE = "feedback/studio.key"  # beside the default database; T2IGAN_STUDIO_SECRET overrides it
+
+
+def studio_settings(
+    params_file: Path, project: Path | None, limits: RateLimits | None = None
+) -> StudioSettings:
+    paths = ProjectPaths.at(project)
+    configure(paths)
+    return StudioSettings(
+        params=load_params(params_file),
+        paths=paths,
+        feedback_url=feedback_url(paths),
+        secret=load_secret(paths.root / SECRET_FILE),
+        limits=limits or RateLimits(),
+    )
+
+
+def serve(settings: StudioSettings, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", workers=1)
