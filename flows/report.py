@@ -47,6 +47,7 @@ def summarize(
     overrides: dict[str, Any] | None = None,
     transfers: list[dict[str, Any]] | None = None,
     ui_url: str | None = None,
+    feedback: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     paths = ProjectPaths.at(project)
     evaluation = _read(paths.metrics("eval"))
@@ -76,6 +77,8 @@ def summarize(
         "alignment": evaluation.get("alignment"),
         "r_precision": evaluation.get("r_precision"),
         "attr_acc_heldout": evaluation.get("attr_acc_heldout"),
+        "hard_prompts": {k: v for k, v in evaluation.items() if k.startswith("hard_prompts")},
+        "feedback": feedback,
         "sample_grid": str(paths.eval_dir / "samples.png"),
         "overrides": overrides or {},
         "transfers": transfers or [],
@@ -151,6 +154,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines.append(
             "- attribute accuracy, held-out combinations: " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items())
         )
+    hard = summary.get("hard_prompts") or {}
+    if hard:
+        scores = ", ".join(
+            f"{k.removeprefix('hard_prompts_')} {v:.3f}" for k, v in hard.items() if k != "hard_prompts"
+        )
+        lines.append(f"- hard prompts from people's feedback ({hard['hard_prompts']}): {scores}")
     lines.append(f"- MLflow run: {summary['run_id']}; sample grid: {summary['sample_grid']}")
     if summary["overrides"]:
         lines.append(
@@ -168,7 +177,21 @@ def render_markdown(summary: dict[str, Any]) -> str:
         for s in summary["stages"]
     ]
     lines += ["", *table(stages, ["stage", "ran", "task seconds", "stage seconds"])]
+    lines += _feedback_lines(summary.get("feedback"))
     return "\n".join(lines) + "\n"
+
+
+def _feedback_lines(feedback: dict[str, Any] | None) -> list[str]:
+    """People's votes since the last run, and what the human gate decided (flows/feedback.py)."""
+    if not feedback:
+        return []
+    lines = ["", "## People's feedback", "", *feedback["lines"]]
+    gate = feedback.get("gate")
+    if gate:
+        state = "promoted to @champion" if gate["promoted"] else "not promoted"
+        subject = f"version {gate['version']}" if gate["version"] else "human gate"
+        lines.append(f"- human gate: {subject} {state}: {gate['reason']}")
+    return lines
 
 
 def _image_url(path: Path) -> str | None:

@@ -1,12 +1,13 @@
-"""The t2igan training flow: dvc pull → one Prefect task per DVC stage → dvc push → artifacts.
+"""The t2igan training flow: dvc pull → one Prefect task per DVC stage → feedback → dvc push → artifacts.
 
 Each stage task runs `dvc repro --single-item <stage>`, so dvc.lock and the DVC cache stay the one record of
 what was built from what, whichever entry point ran it, and an unchanged stage is skipped. Transient
 failures are retried with backoff, bad data and bad params fail at once (flows/dvc_tasks.py). Pull and push
 happen when the project has a default DVC remote. `overrides` change params.yaml values for this run only:
 they go to params.override.yaml, which DVC tracks beside params.yaml, and that file is emptied again
-afterwards (t2igan.overrides). A failed run names the stage and its reason in its state message, and the
-on_failure hook logs it and posts it to a webhook (flows/notify.py).
+afterwards (t2igan.overrides). The feedback task applies the human gate when it is on and summarises the
+studio's votes since the last run (flows/feedback.py). A failed run names the stage and its reason in its
+state message, and the on_failure hook logs it and posts it to a webhook (flows/notify.py).
 
 Run it once: `make run` (`t2igan flow run`); on a schedule: `t2igan flow serve` (flows/deployment.py).
 """
@@ -20,6 +21,7 @@ from typing import Any
 from prefect import flow
 
 from flows.dvc_tasks import StageFailed, default_remote, dvc_pull, dvc_push, run_stage
+from flows.feedback import human_feedback
 from flows.notify import notify_failure
 from flows.report import publish, render_markdown, summarize
 from t2igan import overrides as run_overrides
@@ -62,9 +64,10 @@ def training_flow(
         if remote and pull:
             transfers.append(dvc_pull(str(project), remote))
         results = [run_stage(stage, str(project)) for stage in STAGES]
+        feedback = human_feedback(str(project))
         if remote and push:
             transfers.append(dvc_push(str(project), remote))
-    summary = summarize(project, results, overrides, transfers, mlflow_ui_url)
+    summary = summarize(project, results, overrides, transfers, mlflow_ui_url, feedback)
     publish(summary)
     return summary
 

@@ -29,6 +29,8 @@ class ProjectPaths:
     validation_report: Path = field(init=False, repr=False, metadata={"at": "data/clean/report.md"})
     # embed
     embeddings_dir: Path = field(init=False, repr=False, metadata={"at": "data/embeddings"})
+    # prompts (the captions people disliked, exported from the feedback database)
+    hard_prompts: Path = field(init=False, repr=False, metadata={"at": "data/hard_prompts.csv"})
     # train
     checkpoints_dir: Path = field(init=False, repr=False, metadata={"at": "artifacts/train/checkpoints"})
     model_dir: Path = field(init=False, repr=False, metadata={"at": "artifacts/train/model"})

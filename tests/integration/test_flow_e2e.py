@@ -27,6 +27,7 @@ import yaml
 
 from t2igan.config import OVERRIDE_FILE
 from t2igan.overrides import empty_file
+from t2igan.stages import STAGES
 from tests.support.project import (
     VENV_BIN,
     cached_outputs,
@@ -42,7 +43,7 @@ from tests.support.services import PrefectApi, prefect_server, served_deployment
 
 pytestmark = pytest.mark.slow
 
-STAGE_TASKS = {f"dvc-{s}" for s in ("scan", "ingest", "validate", "embed", "train", "evaluate", "register")}
+STAGE_TASKS = {f"dvc-{s}" for s in STAGES}
 FAULT_WRAPPER = """#!/bin/sh
 # Test fault hook: `t2igan <stage>` exits 75 (transient) once when {arm} names that stage, then disarms.
 if [ -f "{arm}" ] && [ "$1" = "$(cat "{arm}")" ]; then
@@ -126,7 +127,7 @@ def test_served_deployment_runs_every_stage_and_registers_a_champion(
     # Then every stage ran once as its own task, between a pull and a push, and the run completed
     assert run["state"]["type"] == "COMPLETED", run["state"]
     tasks = prefect.task_runs(run["id"])
-    assert set(tasks) == STAGE_TASKS | {"dvc-pull", "dvc-push"}
+    assert set(tasks) == STAGE_TASKS | {"dvc-pull", "dvc-push", "feedback"}
     assert {name: t["run_count"] for name, t in tasks.items()} == dict.fromkeys(tasks, 1)
     assert "in sync" in dvc(flow_project, "status", "--cloud")
 
@@ -163,7 +164,9 @@ def test_served_deployment_runs_every_stage_and_registers_a_champion(
         "t2igan-mlflow-run",
         "t2igan-model-version",
     }
-    assert "promoted to @champion (no champion yet)" in artifacts["t2igan-training-summary"]["data"]
+    report = artifacts["t2igan-training-summary"]["data"]
+    assert "promoted to @champion (no champion yet)" in report
+    assert "## People's feedback\n\n0 votes so far; 0 hard prompts in all." in report  # nobody voted yet
     table = json.loads(artifacts["t2igan-metrics"]["data"])
     fid_row = next(row for row in table if row["metric"] == "fid_24")
     assert fid_row["version 1"] == pytest.approx(evaluation["fid_24"], rel=1e-5)
@@ -181,12 +184,14 @@ def test_second_run_with_nothing_changed_runs_nothing(flow_project: Path) -> Non
         p: p.stat().st_mtime_ns for p in (flow_project / "artifacts/train/checkpoints").iterdir()
     }
     summary = _flow(flow_project)  # `make run`: the same flow on an ephemeral Prefect API
-    assert _ran(summary) == {"scan"}  # the dataset listing: unchanged, so nothing after it runs
+    # the dataset listing and the hard prompts' export (both outside DVC's sight): unchanged, so nothing after
+    # them runs
+    assert _ran(summary) == {"scan", "prompts"}
     assert summary["version"] == "1" and summary["registered_now"] is False
     assert {
         p: p.stat().st_mtime_ns for p in (flow_project / "artifacts/train/checkpoints").iterdir()
     } == checkpoint_times
-    assert repro_ran(dvc(flow_project, "repro")) == {"scan"}
+    assert repro_ran(dvc(flow_project, "repro")) == {"scan", "prompts"}
 
 
 def test_a_transient_failure_is_retried_and_the_run_succeeds_with_its_overrides(
@@ -226,7 +231,7 @@ def test_changing_an_evaluation_param_reruns_only_evaluate_and_register(flow_pro
     params = yaml.safe_load((flow_project / "params.yaml").read_text())
     params["evaluate"]["seed"] = 99
     (flow_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert repro_ran(dvc(flow_project, "repro")) == {"scan", "evaluate", "register"}
+    assert repro_ran(dvc(flow_project, "repro")) == {"scan", "prompts", "evaluate", "register"}
     # the same generator: re-evaluated, not registered a second time
     registered = _registered(flow_project)
     assert registered["version"] == "1" and "identical weights" in registered["reason"]

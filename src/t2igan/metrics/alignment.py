@@ -84,13 +84,19 @@ def _judge(context: EvalContext, train_rows: pd.DataFrame, attributes: pd.Series
     return judge
 
 
+def attribute_judge(context: EvalContext) -> AttributeJudge:
+    """The dataset's judge (trained once, cached): what reads the attributes of any generated image."""
+    train_rows, _ = judge_rows(context.manifest)
+    return _judge(context, train_rows, context.manifest["attributes"].map(json.loads))
+
+
 def read_attributes(context: EvalContext) -> AttributeReading:
     from t2igan.metrics.context import pick_rows
 
     cfg, manifest, store, vocab = context.cfg, context.manifest, context.store, context.vocab
     attributes = manifest["attributes"].map(json.loads)
-    train_rows, heldout_scored = judge_rows(manifest)
-    judge = _judge(context, train_rows, attributes)
+    _, heldout_scored = judge_rows(manifest)
+    judge = attribute_judge(context)
     figures: dict[str, Any] = {}
     confusion: dict[str, dict[str, Any]] = {}
     scores: np.ndarray | None = None

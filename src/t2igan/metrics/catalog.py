@@ -10,6 +10,7 @@ from typing import Any
 
 from t2igan.metrics.context import EvalContext
 from t2igan.metrics.fid import frechet_distance
+from t2igan.metrics.hard_prompts import hard_prompt_alignment
 from t2igan.metrics.kid import kernel_inception_distance
 from t2igan.metrics.registry import ALIGNMENT, Figure, register_metric
 from t2igan.metrics.retrieval import retrieval_alignment, wanted
@@ -76,6 +77,18 @@ def attributes(context: EvalContext) -> dict[str, Any]:
 def r_precision(context: EvalContext) -> dict[str, Any]:
     """Does a generated image retrieve its own caption among 99 others (data without attributes)."""
     return retrieval_alignment(context) if wanted(context) else {}
+
+
+@register_metric(
+    "hard_prompts",
+    Figure("hard_prompts", HIGHER),  # how many were scored
+    Figure("hard_prompts_alignment", HIGHER, summary=True),
+    Figure("hard_prompts_similarity", HIGHER, summary=True),
+    Figure("hard_prompts_similarity_test", HIGHER),
+)
+def hard_prompts(context: EvalContext) -> dict[str, Any]:
+    """Alignment on the captions people voted "both bad" or thumbed down (data/hard_prompts.csv)."""
+    return hard_prompt_alignment(context)
 
 
 @register_metric(

@@ -70,6 +70,7 @@ class EvalContext:
         """`model_dir`: the exported generator to evaluate (default: the project's; the champion's to
         re-score it on this data)."""
         model_dir = model_dir or paths.model_dir
+        self.model_dir = model_dir
         self.params = params
         self.paths = paths
         self.device = resolve_device(params.evaluate.device)

@@ -5,4 +5,5 @@ nothing but the CLI imports them (tests/unit/test_architecture.py).
 """
 
 # scan comes first: it fingerprints the dataset's files so that DVC reruns ingest when new data lands.
-STAGES: tuple[str, ...] = ("scan", "ingest", "validate", "embed", "train", "evaluate", "register")
+# prompts exports the captions people disliked in the studio just before evaluate scores them.
+STAGES: tuple[str, ...] = ("scan", "ingest", "validate", "embed", "train", "prompts", "evaluate", "register")

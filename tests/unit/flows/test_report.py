@@ -94,3 +94,31 @@ def test_links_point_at_the_tracking_server_or_the_local_ui(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000/")
     assert mlflow_ui_url(paths) == "http://mlflow.internal:5000"
     assert mlflow_ui_url(paths, override="https://ui.example/") == "https://ui.example"
+
+
+def test_the_report_shows_people_s_feedback_and_the_human_gate(finished: ProjectPaths) -> None:
+    from t2igan.feedback.report import summary_lines
+
+    votes = {
+        "model": "t2igan",
+        "since": "2026-12-01T03:00:00+00:00",
+        "votes": 12,
+        "pairs": [
+            {"version": "2", "other": "1", "wins": 8, "losses": 3, "both_bad": 1, "decided": 11, "rate": 8 / 11}
+            | {"low": 0.48, "high": 0.88, "confidence": 0.9}
+        ],
+        "thumbs": [{"version": "2", "up": 4, "down": 1}],
+        "hard_prompts": 3,
+    }
+    gate = {"version": "2", "promoted": False, "reason": "waiting for votes: 11 of 30 decided comparisons"}
+    feedback = {"gate": gate, "summary": votes, "lines": summary_lines(votes)}
+    text = render_markdown(summarize(finished.root, STAGES, feedback=feedback))
+    section = text[text.index("## People's feedback") :]
+    assert "12 votes since 2026-12-01T03:00:00+00:00; 3 hard prompts in all." in section
+    assert (
+        "- version 2 vs 1: preferred in 8 of 11 (win rate 0.73, 90% interval [0.48, 0.88]), 1 both bad"
+        in section
+    )
+    assert "- version 2: 4 thumbs up, 1 down" in section
+    assert "- human gate: version 2 not promoted: waiting for votes: 11 of 30" in section
+    assert "People's feedback" not in render_markdown(summarize(finished.root, STAGES))

@@ -36,7 +36,14 @@ EVALUATION = {
 
 
 def test_every_metric_is_registered_once_in_computing_order() -> None:
-    assert [metric.name for metric in metrics()] == ["fid", "kid", "attributes", "r_precision", "memorization"]
+    assert [metric.name for metric in metrics()] == [
+        "fid",
+        "kid",
+        "attributes",
+        "r_precision",
+        "hard_prompts",
+        "memorization",
+    ]
     with pytest.raises(ValueError, match="registered twice"):
         register_metric("fid")(lambda context: {})
 

@@ -1,0 +1,91 @@
+"""Alignment on the hard prompts: the captions people voted "both bad" or thumbed down in the studio.
+
+They come from `data/hard_prompts.csv` (the `prompts` stage exports them from the feedback database), so
+each retraining reports how the new generator does where people found the last ones wanting, apart from the
+test captions. Captions people typed are not in the embedding cache: they go through the model's own
+language model here. On data with ground-truth attributes the judge reads each image, and a prompt scores
+the share of the attributes it names (by their words) that were drawn; elsewhere the score is the cosine of
+the retrieval encoder's image embedding with the caption's, beside the same on test captions.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from t2igan.data.splits import TEST
+from t2igan.feedback.hard_prompts import read_hard_prompts
+
+if TYPE_CHECKING:
+    from t2igan.metrics.context import EvalContext
+
+SEED_OFFSET = 300_000  # generation seeds evaluate.seed + 300000 + i: apart from the other metrics'
+MAX_PROMPTS = 500  # the most-recent set is small; this bounds evaluation time if it is not
+
+
+def named_attributes(caption: str, vocab: dict[str, list[str]]) -> dict[str, str]:
+    """The attribute values a caption names by their words (an attribute named twice, ambiguously: skipped)."""
+    words = set(re.findall(r"[a-z]+", caption.lower()))
+    named = {}
+    for name, values in vocab.items():
+        found = [value for value in values if set(value.lower().split()) <= words]
+        if len(found) == 1:
+            named[name] = found[0]
+    return named
+
+
+def _encode(context: EvalContext, captions: list[str]) -> np.ndarray:
+    from t2igan.text.embeddings import read_encoder_record
+    from t2igan.text.encoder import EncoderSpec, TextEncoder, resolve_encoder_path
+
+    spec = EncoderSpec.from_record(read_encoder_record(context.model_dir)["spec"])
+    encoder = TextEncoder(resolve_encoder_path(spec.name), spec, device=context.device)
+    return np.asarray(encoder.encode(captions), dtype=np.float32)
+
+
+def _judged(context: EvalContext, captions: list[str], images: np.ndarray) -> dict[str, Any]:
+    from t2igan.metrics.alignment import attribute_judge
+
+    predicted = attribute_judge(context).predict(images)
+    scores = []
+    for i, caption in enumerate(captions):
+        named = named_attributes(caption, context.vocab)
+        if named:
+            index = {name: context.vocab[name].index(value) for name, value in named.items()}
+            scores.append(np.mean([predicted[name][i] == value for name, value in index.items()]))
+    return {"hard_prompts_alignment": float(np.mean(scores))} if scores else {}
+
+
+def _retrieved(context: EvalContext, text: np.ndarray, images: np.ndarray) -> dict[str, Any]:
+    from t2igan.data.splits import TRAIN
+    from t2igan.metrics.retrieval import RetrievalData, retrieval_encoder
+
+    data = RetrievalData(
+        context.split(TRAIN), context.store, context.text, context.manifest_sha, context.text_fingerprint
+    )
+    encoder = retrieval_encoder(context.cfg.retrieval, data, context.paths.cache_dir)
+    unit = text / np.linalg.norm(text, axis=1, keepdims=True).clip(1e-12)
+    hard = float(np.mean(np.sum(encoder.embed(images) * unit, axis=1)))
+    test = context.split(TEST).drop_duplicates("store_index").head(len(images))
+    fake = context.generate(test, context.cfg.seed + SEED_OFFSET)
+    baseline = context.text[test.index.to_numpy()]
+    baseline = baseline / np.linalg.norm(baseline, axis=1, keepdims=True).clip(1e-12)
+    return {
+        "hard_prompts_similarity": hard,
+        "hard_prompts_similarity_test": float(np.mean(np.sum(encoder.embed(fake) * baseline, axis=1))),
+    }
+
+
+def hard_prompt_alignment(context: EvalContext) -> dict[str, Any]:
+    from t2igan.gan.sampling import generate
+
+    captions = read_hard_prompts(context.paths.hard_prompts)[:MAX_PROMPTS]
+    if not captions:
+        return {}
+    text = _encode(context, captions)
+    seeds = [context.cfg.seed + SEED_OFFSET + i for i in range(len(captions))]
+    images = generate(context.generator, text, seeds, batch_size=context.cfg.batch_size)
+    figures = _judged(context, captions, images) if context.vocab else _retrieved(context, text, images)
+    return {"hard_prompts": len(captions), **figures}
