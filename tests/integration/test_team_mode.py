@@ -185,6 +185,29 @@ def test_a_fresh_process_elsewhere_draws_the_champion_from_the_server(team: Team
         assert image.format == "PNG" and image.size == (16, 16)
 
 
+def test_the_studio_s_votes_go_to_the_team_s_postgresql(team: Team, team_project: Path) -> None:
+    from t2igan.feedback.database import FEEDBACK_URL_ENV, open_database
+    from t2igan.feedback.tokens import Shown
+    from t2igan.feedback.votes import record_vote
+
+    # Given team.env's feedback database (PostgreSQL), migrated by Alembic when first opened
+    sessions = open_database(team.env[FEEDBACK_URL_ENV])
+    shown = Shown("t2igan", "a red square", [1, 2], {"left": "2", "right": "1"}, "session")
+
+    # When a vote is recorded, and the report is asked for by another process with the team's environment
+    record_vote(sessions, shown, "left", "session")
+    done = checked(
+        [str(VENV_BIN / "t2igan"), "feedback", "report", "--json"], team_project, {**tool_env(), **team.env}
+    )
+
+    # Then the row is in PostgreSQL's `feedback` database, at the newest schema, and the report counts it
+    with team.database("feedback").connect() as connection:
+        rows = connection.execute(sqlalchemy.text("SELECT caption, winner_version FROM votes")).all()
+        revision = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+    assert rows == [("a red square", "2")] and revision == "0002"
+    assert json.loads(done)["votes"] == 1
+
+
 def test_push_wipe_pull_through_the_s3_endpoint_restores_byte_identical_outputs(
     team: Team, team_project: Path
 ) -> None:

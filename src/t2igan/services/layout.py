@@ -3,7 +3,7 @@
 <root>/services.json   ports, pool name and artifact destination chosen at the first start (kept, so a
                        restart finds the same data at the same addresses)
 <root>/team.env        the environment that points a project at the servers (present while they run)
-<root>/postgres/       the PostgreSQL cluster (databases `mlflow` and `prefect`)
+<root>/postgres/       the PostgreSQL cluster (databases `mlflow`, `prefect` and `feedback`)
 <root>/artifacts/      MLflow's proxied artifact store, unless an s3:// destination was given
 <root>/prefect/        the Prefect server's and the worker's home
 <root>/pids/, logs/    one pid file and one log per process

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from t2igan.env import script, subprocess_env
 from t2igan.errors import ConfigError, TransientError
+from t2igan.feedback.database import FEEDBACK_URL_ENV
 from t2igan.io import write_text
 from t2igan.registry.promotion_lock import LOCK_URL_ENV
 from t2igan.services import postgres, processes, servers
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 SERVICES = ("postgres", "s3", "mlflow", "prefect", "worker")
 NEEDS = {"mlflow": {"postgres"}, "prefect": {"postgres"}, "worker": {"prefect", "postgres"}}
-DATABASES = ("mlflow", "prefect")
+DATABASES = ("mlflow", "prefect", "feedback")  # feedback: the studio's votes (t2igan.feedback)
 S3_ENDPOINT_ENV = "T2IGAN_S3_ENDPOINT"
 DVC_REMOTE = "team"
 
@@ -45,6 +46,8 @@ def chosen(only: tuple[str, ...] | None) -> tuple[str, ...]:
 def team_env(config: ServicesConfig, names: tuple[str, ...]) -> dict[str, str]:
     """What a project (and the worker's flow runs) need to use the running services."""
     env: dict[str, str] = {}
+    if "postgres" in names:
+        env[FEEDBACK_URL_ENV] = postgres.url(config.ports.postgres, "feedback")
     if "mlflow" in names:
         env["MLFLOW_TRACKING_URI"] = servers.mlflow_url(config)
         env[LOCK_URL_ENV] = postgres.url(config.ports.postgres, "mlflow")

@@ -27,6 +27,7 @@ def test_the_environment_names_only_what_was_started() -> None:
     assert env == {
         "MLFLOW_TRACKING_URI": "http://127.0.0.1:6001",
         "T2IGAN_PROMOTION_LOCK_URL": "postgresql+psycopg2://t2igan@127.0.0.1:6000/mlflow",
+        "T2IGAN_FEEDBACK_URL": "postgresql+psycopg2://t2igan@127.0.0.1:6000/feedback",
     }
     everything = team.team_env(config, team.chosen(None))
     assert everything["PREFECT_API_URL"] == "http://127.0.0.1:6002/api"
