@@ -52,8 +52,9 @@ def feedback_report(params: Params, paths: ProjectPaths, sessions: sessionmaker[
     with sessions() as session:
         report = summarise(session, params)
         champion = current_champion(client, name)
-        for pair in report["pairs"] if champion is not None else []:
-            if pair["other"] != str(champion.version):
+        champion_version = str(champion.version) if champion is not None else None
+        for pair in report["pairs"]:
+            if pair["other"] != champion_version:
                 continue
             try:
                 run_id = str(client.get_model_version(name, pair["version"]).run_id)
