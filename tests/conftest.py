@@ -70,6 +70,18 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
 
 
 @pytest.fixture(scope="session")
+def studio_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProjectPaths, Any]:
+    """A tiny project whose registry holds @champion (version 1) and a @challenger waiting for votes (2).
+
+    Session-wide, built once for the describe and studio tests (in that order: the studio's browser test,
+    the last to run, promotes version 2).
+    """
+    from tests.support.studio import champion_and_waiting_challenger
+
+    return champion_and_waiting_challenger(tmp_path_factory.mktemp("studio") / "project")
+
+
+@pytest.fixture(scope="session")
 def inception() -> Any:
     """The FID network, loaded once per test session."""
     from t2igan.metrics.inception import InceptionFeatures

@@ -9,6 +9,7 @@ import math
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,12 @@ def _train(paths: ProjectPaths) -> pd.DataFrame:
 
 def _mtime(path: Path) -> int:
     return path.stat().st_mtime_ns
+
+
+@pytest.fixture(scope="module")
+def trained_project(studio_project: tuple[ProjectPaths, Any]) -> ProjectPaths:
+    """The studio's project: its data stages ran (describe needs nothing of its registry)."""
+    return studio_project[0]
 
 
 @pytest.fixture(scope="module")

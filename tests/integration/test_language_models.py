@@ -55,12 +55,17 @@ def _trained(root: Path, encoder: Path) -> ProjectPaths:
 def trained_family(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[ProjectPaths, Path]]:
     """A project trained through register with each family's tiny LM, once per module (CLIP serves twice)."""
     trained: dict[str, tuple[ProjectPaths, Path]] = {}
+    # One content-addressed cache for all of them: the same data, so the real images' Inception features and
+    # the judge are computed once, not per family (the families' own embeddings have their own keys).
+    cache = tmp_path_factory.mktemp("shared-cache")
 
     def get(kind: str) -> tuple[ProjectPaths, Path]:
         if kind not in trained:
             root = tmp_path_factory.mktemp(kind)
             encoder = build(kind, root / "lm")
-            trained[kind] = (_trained(root, encoder), encoder)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("T2IGAN_CACHE_DIR", str(cache))
+                trained[kind] = (_trained(root, encoder), encoder)
         return trained[kind]
 
     return get

@@ -27,7 +27,7 @@ from t2igan.studio.limits import RateLimits
 from t2igan.tracking import configure
 from tests.support.png import decode_png
 from tests.support.project import cli, reset_mlflow, run_stages
-from tests.support.studio import MIN_VOTES, champion_and_waiting_challenger, studio_server
+from tests.support.studio import MIN_VOTES, studio_server
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +36,8 @@ GENEROUS = RateLimits(draw="1000/second", feedback="1000/second")
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProjectPaths, Params]:
-    return champion_and_waiting_challenger(tmp_path_factory.mktemp("studio") / "project")
+def project(studio_project: tuple[ProjectPaths, Params]) -> tuple[ProjectPaths, Params]:
+    return studio_project
 
 
 def _client(project: tuple[ProjectPaths, Params], url: str, limits: RateLimits = GENEROUS) -> TestClient:
