@@ -20,13 +20,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 # Imported before any model is loaded: loading puts the model's own copy of t2igan (its code/ directory)
 # first on sys.path, and modules imported after that come from the copy.
-from _project import run_stages
+from _project import run_stages, timed
 from t2igan.config import parse_params
 from t2igan.env import apply_offline_defaults
 from t2igan.paths import ProjectPaths
@@ -45,15 +44,6 @@ def tiny_model(workdir: Path) -> tuple[str, str]:
     paths = ProjectPaths.at(workdir)
     run_stages(parse_params(tiny_params_dict(SERVED)), paths, *STAGES)
     return "models:/t2igan@champion", f"sqlite:///{paths.mlruns / 'mlflow.db'}"
-
-
-def timed(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - started)
-    return out
 
 
 def summary(samples: list[float]) -> str:

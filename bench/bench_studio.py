@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-import _project  # noqa: F401 - puts the repository on sys.path
+from _project import timed  # first: it puts the repository on sys.path
 from t2igan.env import apply_offline_defaults
 from t2igan.feedback.database import open_database
 from t2igan.feedback.tokens import Shown
@@ -32,15 +32,6 @@ from tests.support.studio import champion_and_waiting_challenger, studio_server
 
 CAPTION = "a large red circle in the center on a black background"
 UNLIMITED = ["--draw-limit", "100000/second", "--feedback-limit", "100000/second"]
-
-
-def timed(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - started)
-    return out
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

@@ -49,11 +49,7 @@ def record_vote(sessions: sessionmaker[Session], shown: Shown, choice: str, sess
         choice=choice,
         winner_version=None if choice == BOTH_BAD else shown.versions[choice],
     )
-    try:
-        with sessions.begin() as session:
-            session.add(vote)
-    except IntegrityError:
-        raise AlreadyRecorded("this comparison was voted on already") from None
+    _insert(sessions, vote, "this comparison was voted on already")
     return vote
 
 
@@ -78,12 +74,17 @@ def record_thumb(
         seed=shown.seeds[image_index],
         up=up,
     )
+    _insert(sessions, thumb, "this image got a thumb already")
+    return thumb
+
+
+def _insert(sessions: sessionmaker[Session], row: Vote | Thumb, duplicate: str) -> None:
+    """One row in its own transaction; a unique key already taken is `AlreadyRecorded(duplicate)`."""
     try:
         with sessions.begin() as session:
-            session.add(thumb)
+            session.add(row)
     except IntegrityError:
-        raise AlreadyRecorded("this image got a thumb already") from None
-    return thumb
+        raise AlreadyRecorded(duplicate) from None
 
 
 __all__ = ["SINGLE", "AlreadyRecorded", "RefusedFeedback", "record_thumb", "record_vote"]
