@@ -30,7 +30,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in OFFLINE_DEFAULTS.items():
         monkeypatch.setenv(key, value)
+    # Set in os.environ by mlflow itself when a test configures it; monkeypatch does not undo what it did not
+    # set, so each test starts without them (module fixtures call reset_mlflow() for the same reason).
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.delenv("T2IGAN_CACHE_DIR", raising=False)
 
 

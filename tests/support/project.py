@@ -48,13 +48,21 @@ def run_stages(params: Params, paths: ProjectPaths, *stages: str) -> dict[str, A
 
 
 def reset_mlflow() -> None:
-    """Forget the tracking URI a previous test set, so the next configure() takes effect cleanly."""
+    """Forget the tracking and registry URIs a previous test set, so the next configure() takes effect cleanly.
+
+    mlflow.set_tracking_uri and set_registry_uri export MLFLOW_TRACKING_URI and MLFLOW_REGISTRY_URI into this
+    process's environment (for subprocesses), and setting them back to None does not always remove them
+    (never for the registry): a store named there would outlive the test that named it, and t2igan's own
+    configure() reads MLFLOW_TRACKING_URI first. So they are removed here too.
+    """
     import mlflow
 
     if mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
     mlflow.set_registry_uri(None)
+    for exported in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        os.environ.pop(exported, None)
 
 
 def tool_env(**overrides: str) -> dict[str, str]:
