@@ -8,6 +8,7 @@ travelling with the registered model, and the served model computing the very ve
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -40,12 +41,24 @@ print(json.dumps({"images": len(out), "vectors": vectors.tolist()}))
 WIDTHS = {"gpt2": WIDTH, "qwen2": WIDTH, "t5": WIDTH, "clip": PROJECTION, "siglip": WIDTH}
 
 
-def _trained(root: Path, encoder: Path) -> ProjectPaths:
-    raw = tiny_params_dict(embed={"encoder": str(encoder)}, train={"steps": 4})
+# A few steps and a small evaluation: what is tested is each family's plumbing, not the model's quality.
+FEW = {"train": {"steps": 4}, "evaluate": {"fid_samples": 12, "alignment_samples": 12, "grid_captions": 2}}
+
+
+def _trained(root: Path, encoder: Path, data: Path | None) -> ProjectPaths:
+    """Embed, train, evaluate and register with `encoder`; the clean data is copied from `data` if given
+    (the same synthetic set for every family: validated once)."""
+    raw = tiny_params_dict(FEW, embed={"encoder": str(encoder)})
     paths = write_project(root / "project", raw)
+    stages = ["embed", "train", "evaluate", "register"]
+    if data is None:
+        stages = ["ingest", "validate", *stages]
+    else:
+        for validated in ("ingest", "clean"):
+            shutil.copytree(data / validated, paths.root / "data" / validated)
     reset_mlflow()
     try:
-        run_stages(parse_params(raw), paths, "ingest", "validate", "embed", "train", "evaluate", "register")
+        run_stages(parse_params(raw), paths, *stages)
     finally:
         reset_mlflow()
     return paths
@@ -63,9 +76,11 @@ def trained_family(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], 
         if kind not in trained:
             root = tmp_path_factory.mktemp(kind)
             encoder = build(kind, root / "lm")
+            first = next(iter(trained.values()), None)
+            data = first[0].root / "data" if first else None
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("T2IGAN_CACHE_DIR", str(cache))
-                trained[kind] = (_trained(root, encoder), encoder)
+                trained[kind] = (_trained(root, encoder, data), encoder)
         return trained[kind]
 
     return get
