@@ -19,7 +19,14 @@ from t2igan.paths import ProjectPaths
 from t2igan.stages import register
 from t2igan.tracking import configure
 from tests.support.png import decode_png
-from tests.support.project import cli, reset_mlflow, run_stages, tiny_params_dict, tool_env
+from tests.support.project import (
+    cli,
+    reset_mlflow,
+    run_stages,
+    set_generator_weights,
+    tiny_params_dict,
+    tool_env,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -107,21 +114,6 @@ def test_generate_command_writes_pngs(trained_project: ProjectPaths, tmp_path) -
         assert (tmp_path / f"g-{k}.png").read_bytes().startswith(b"\x89PNG")
 
 
-def _set_weights(paths: ProjectPaths, original: dict, noise: float, seed: int = 0) -> None:
-    """The exported generator's weights as `original` plus Gaussian noise of `noise` times each tensor's std."""
-    import torch
-    from safetensors.torch import save_file
-
-    generator = torch.Generator().manual_seed(seed)
-    perturbed = {}
-    for key, tensor in original.items():
-        if tensor.is_floating_point() and tensor.numel() > 1 and noise > 0:
-            scale = float(tensor.float().std()) * noise
-            tensor = tensor + torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype) * scale
-        perturbed[key] = tensor.contiguous()
-    save_file(perturbed, str(paths.model_dir / "generator.safetensors"))
-
-
 def _evaluate_and_register(paths: ProjectPaths) -> register.RegisterResult:
     reset_mlflow()
     return run_stages(parse_params(tiny_params_dict()), paths, "evaluate", "register")["register"]
@@ -145,7 +137,7 @@ def test_the_gate_rescores_the_champion_and_ignores_noise_then_rollback(trained_
     stored = json.loads(client.get_model_version("t2igan", "1").tags["metrics"])
     stored[stored["fid_name"]] = 1e6
     client.set_model_version_tag("t2igan", "1", "metrics", json.dumps(stored))
-    _set_weights(trained_project, trained, noise=3.0)  # a much worse generator
+    set_generator_weights(trained_project, trained, noise=3.0)  # a much worse generator
     worse = _evaluate_and_register(trained_project)
     assert decide(read_json(trained_project.metrics("eval")), stored, RegisterParams()).promote
     assert worse.version == "2" and not worse.promoted and "re-scored on this data" in worse.reason
@@ -159,7 +151,7 @@ def test_the_gate_rescores_the_champion_and_ignores_noise_then_rollback(trained_
     assert client.get_model_version("t2igan", "2").description == worse.reason
 
     # A difference of measurement noise only (a tiny perturbation of the champion) does not promote.
-    _set_weights(trained_project, trained, noise=1e-3)
+    set_generator_weights(trained_project, trained, noise=1e-3)
     noise = _evaluate_and_register(trained_project)
     assert not noise.promoted and "beyond the noise" in noise.reason
     assert str(client.get_model_version_by_alias("t2igan", "champion").version) == "1"
@@ -168,7 +160,7 @@ def test_the_gate_rescores_the_champion_and_ignores_noise_then_rollback(trained_
     done = cli("promote", "--version", "2", "--reason", "hand-picked for a demo", cwd=trained_project.root)
     assert done.returncode == 0, done.stderr
     assert client.get_model_version("t2igan", "2").tags["champion.reason"] == "manual: hand-picked for a demo"
-    _set_weights(trained_project, trained, noise=0.0)
+    set_generator_weights(trained_project, trained, noise=0.0)
     better = _evaluate_and_register(trained_project)
     assert better.version == "1" and better.promoted, better.reason  # the twin of version 1, not a new one
     champion = client.get_model_version_by_alias("t2igan", "champion")

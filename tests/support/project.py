@@ -174,3 +174,18 @@ def cached_outputs(project: Path) -> list[Path]:
 def digests(outputs: list[Path]) -> dict[str, str]:
     files = [f for out in outputs for f in ([out] if out.is_file() else sorted(out.rglob("*"))) if f.is_file()]
     return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def set_generator_weights(paths: ProjectPaths, original: dict[str, Any], noise: float, seed: int = 0) -> None:
+    """The exported generator's weights as `original` plus Gaussian noise of `noise` times each tensor's std."""
+    import torch
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(seed)
+    perturbed = {}
+    for key, tensor in original.items():
+        if tensor.is_floating_point() and tensor.numel() > 1 and noise > 0:
+            scale = float(tensor.float().std()) * noise
+            tensor = tensor + torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype) * scale
+        perturbed[key] = tensor.contiguous()
+    save_file(perturbed, str(paths.model_dir / "generator.safetensors"))

@@ -13,7 +13,15 @@ import httpx
 from t2igan.config import Params, parse_params
 from t2igan.env import OFFLINE_DEFAULTS
 from t2igan.paths import ProjectPaths
-from tests.support.project import VENV_BIN, reset_mlflow, run_stages, tiny_params_dict, tool_env, write_project
+from tests.support.project import (
+    VENV_BIN,
+    reset_mlflow,
+    run_stages,
+    set_generator_weights,
+    tiny_params_dict,
+    tool_env,
+    write_project,
+)
 from tests.support.services import _start, _stop, _wait, free_port
 
 MIN_VOTES = 3  # 3 of 3: Wilson's 90% lower bound is 0.53 > 0.5; 2 votes are too few
@@ -25,30 +33,10 @@ def human_gate_params() -> dict[str, Any]:
     )
 
 
-def perturb_generator(paths: ProjectPaths, noise: float) -> dict[str, Any]:
-    """Add Gaussian noise of `noise` x each tensor's std to the exported generator; return the original."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    weights = paths.model_dir / "generator.safetensors"
-    original = load_file(str(weights))
-    generator = torch.Generator().manual_seed(0)
-    noisy = {
-        key: (
-            tensor + torch.randn(tensor.shape, generator=generator) * float(tensor.float().std()) * noise
-            if tensor.is_floating_point() and tensor.numel() > 1
-            else tensor
-        ).contiguous()
-        for key, tensor in original.items()
-    }
-    save_file(noisy, str(weights))
-    return original
-
-
 def champion_and_waiting_challenger(root: Path) -> tuple[ProjectPaths, Params]:
     """Version 1 (a badly perturbed generator) is @champion; version 2 (the trained one) beat it on the numbers
     and waits as @challenger for votes (register.human_gate on, min_votes MIN_VOTES)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file
 
     raw = human_gate_params()
     params = parse_params(raw)
@@ -58,9 +46,10 @@ def champion_and_waiting_challenger(root: Path) -> tuple[ProjectPaths, Params]:
     try:
         reset_mlflow()
         run_stages(params, paths, "ingest", "validate", "embed", "train")
-        trained = perturb_generator(paths, noise=3.0)
+        trained = load_file(str(paths.model_dir / "generator.safetensors"))
+        set_generator_weights(paths, trained, noise=3.0)
         run_stages(params, paths, "evaluate", "register")
-        save_file(trained, str(paths.model_dir / "generator.safetensors"))
+        set_generator_weights(paths, trained, noise=0.0)
         reset_mlflow()
         outcome = run_stages(params, paths, "evaluate", "register")["register"]
         assert (
