@@ -21,15 +21,18 @@ from prefect import get_run_logger, task
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_logger
 
+from flows.progress import ProgressArtifacts
 from t2igan.env import script, subprocess_env
 from t2igan.errors import EXIT_TRANSIENT
+from t2igan.progress import LINES_ENV, ProgressLine
 
 _EXIT_CODE = re.compile(r"exited with (\d+)")
 _STAGE_TIME = re.compile(r"^t2igan (\w+): done in ([0-9.]+)s$", re.MULTILINE)
 _LOCKED = "Unable to acquire lock"
 _UNSAVED = "without confirmation"  # dvc checkout refusing to replace outputs changed in the workspace
-# Progress bars (the stages', DVC's own) redraw at most this often: a line in the task log each time.
-PROGRESS_ENV = {"TQDM_MININTERVAL": "15"}
+# Progress bars (the stages', DVC's own) redraw at most this often: a line in the task log each time. The
+# stages' progress lines (t2igan.progress), every few seconds, become the task's progress artifacts.
+PROGRESS_ENV = {"TQDM_MININTERVAL": "15", LINES_ENV: "3"}
 RETRY_DELAYS: list[float] = [5, 30]
 
 
@@ -47,8 +50,9 @@ class StageFailed(RuntimeError):
 @dataclass(frozen=True)
 class DvcOutput:
     code: int
-    output: str
+    output: str  # without the stages' progress lines
     seconds: float
+    progress: list[ProgressLine]  # each phase's last progress line
 
 
 def _logger() -> Any:
@@ -73,13 +77,16 @@ def run_dvc(args: list[str], project_dir: str, label: str) -> DvcOutput:
         bufsize=1,
     )
     lines: list[str] = []
+    progress = ProgressArtifacts()
     assert process.stdout is not None
     for line in process.stdout:  # text mode turns progress bars' carriage returns into lines
+        if progress.feed(line):
+            continue
         lines.append(line)
         if line.strip():
             logger.info("%s | %s", label, line.rstrip())
     code = process.wait()
-    return DvcOutput(code, "".join(lines), time.perf_counter() - started)
+    return DvcOutput(code, "".join(lines), time.perf_counter() - started, list(progress.latest.values()))
 
 
 def stage_ran(stage: str, output: str) -> bool:

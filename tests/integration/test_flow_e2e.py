@@ -177,6 +177,20 @@ def test_served_deployment_runs_every_stage_and_registers_a_champion(
     )
     assert registered["run_id"] in artifacts["t2igan-mlflow-run"]["data"]
     assert "#/models/t2igan/versions/1" in artifacts["t2igan-model-version"]["data"]
+    _assert_progress_shown_to_the_end(prefect, run["id"])
+
+
+def _assert_progress_shown_to_the_end(prefect: PrefectApi, run_id: str) -> None:
+    """Each long phase of validate and evaluate kept a progress artifact on its task, and finished it."""
+    progress = prefect.progress(run_id)
+    phases = {
+        "validate: decode-images",
+        "train: steps",
+        "evaluate: inception-real",
+        "evaluate: inception-generated",
+    }
+    assert phases <= set(progress), progress
+    assert set(progress.values()) == {100.0}
 
 
 def test_second_run_with_nothing_changed_runs_nothing(flow_project: Path) -> None:

@@ -132,9 +132,19 @@ class PrefectApi:
                 return runs
             time.sleep(0.5)
 
-    def artifacts(self, flow_run_id: str) -> dict[str, dict[str, Any]]:
+    def _artifacts(self, flow_run_id: str) -> list[dict[str, Any]]:
         body = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}
-        return {item["key"]: item for item in self._request("POST", "/artifacts/filter", json=body).json()}
+        found: list[dict[str, Any]] = self._request("POST", "/artifacts/filter", json=body).json()
+        return found
+
+    def artifacts(self, flow_run_id: str) -> dict[str, dict[str, Any]]:
+        """The run's keyed artifacts (its report), by key."""
+        return {item["key"]: item for item in self._artifacts(flow_run_id) if item["key"]}
+
+    def progress(self, flow_run_id: str) -> dict[str, float]:
+        """The run's progress artifacts: percent done by description's phase (`evaluate: inception-real`)."""
+        items = [item for item in self._artifacts(flow_run_id) if item["type"] == "progress"]
+        return {item["description"].rsplit(" ", 1)[0]: float(item["data"]) for item in items}
 
     def log_line(self, flow_run_id: str, needle: str, timeout: float = 60) -> str | None:
         """The run's first log message containing `needle`, waiting for logs still being shipped."""

@@ -19,6 +19,7 @@ import pandas as pd
 
 from t2igan.config import ValidationParams
 from t2igan.data.images import BadImage, center_crop_resize, confine, decode
+from t2igan.progress import tracked
 
 ROW_KEY = "_row"  # each row's position in the manifest, the key the suite reports failing rows by
 
@@ -100,12 +101,11 @@ def decoded_images(
     )
     try:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            decoded = list(
-                pool.map(
-                    lambda item: _decode_into(root, item[0], params.max_pixels, size, item[1], pixels),
-                    slots.items(),
-                )
+            work = pool.map(
+                lambda item: _decode_into(root, item[0], params.max_pixels, size, item[1], pixels),
+                slots.items(),
             )
+            decoded = list(tracked(work, "validate", "decode-images", len(slots), unit="img"))
         yield DecodedImages(_with_facts(frame, dict(zip(paths, decoded, strict=True))), slots, pixels)
     finally:
         scratch.unlink(missing_ok=True)  # the mapping stays valid until its last reference goes

@@ -19,6 +19,7 @@ from t2igan.data.splits import MIN_TEST_IMAGES
 from t2igan.errors import StageInputError
 from t2igan.metrics.features import cache_key, cached_features
 from t2igan.metrics.fid import metric_name
+from t2igan.progress import Progress
 
 if TYPE_CHECKING:
     from t2igan.metrics.context import EvalContext
@@ -72,7 +73,10 @@ def distance_sample(context: EvalContext, test: pd.DataFrame) -> DistanceSample:
     )
     real_images = context.store[np.sort(rows["store_index"].to_numpy())]
     real, real_cached = cached_features(
-        network, context.cache_path("inception", f"real-{key}.npy"), lambda: batches(real_images)
+        network,
+        context.cache_path("inception", f"real-{key}.npy"),
+        lambda: batches(real_images),
+        lambda: Progress("evaluate", "inception-real", count, unit="img"),
     )
     fake_images = context.generate(rows, cfg.seed)
     # Images depend only on (weights, caption, seed): evaluating the same checkpoint again (another report
@@ -86,6 +90,9 @@ def distance_sample(context: EvalContext, test: pd.DataFrame) -> DistanceSample:
         network=network.identity,
     )
     fake, fake_cached = cached_features(
-        network, context.cache_path("inception", f"generated-{generated_key}.npy"), lambda: batches(fake_images)
+        network,
+        context.cache_path("inception", f"generated-{generated_key}.npy"),
+        lambda: batches(fake_images),
+        lambda: Progress("evaluate", "inception-generated", count, unit="img"),
     )
     return DistanceSample(real, fake, real_images, fake_images, real_cached, fake_cached)

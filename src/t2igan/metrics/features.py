@@ -20,6 +20,7 @@ from torch import nn
 from t2igan.io import atomic_path
 from t2igan.metrics.inception import InceptionFeatures
 from t2igan.pixels import channels_first
+from t2igan.progress import Progress
 
 
 def cache_key(**parts: object) -> str:
@@ -27,9 +28,15 @@ def cache_key(**parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def extract(network: InceptionFeatures, batches: Iterable[np.ndarray | torch.Tensor]) -> np.ndarray:
-    """float32 [N, 2048] features of uint8 image batches."""
-    parts = [network(channels_first(batch)).cpu().numpy() for batch in batches]
+def extract(
+    network: InceptionFeatures, batches: Iterable[np.ndarray | torch.Tensor], progress: Progress | None = None
+) -> np.ndarray:
+    """float32 [N, 2048] features of uint8 image batches (`progress` advanced by each batch's images)."""
+    parts = []
+    for batch in batches:
+        parts.append(network(channels_first(batch)).cpu().numpy())
+        if progress is not None:
+            progress.advance(len(batch))
     return np.concatenate(parts) if parts else np.zeros((0, network.num_features), dtype=np.float32)
 
 
@@ -37,11 +44,16 @@ def cached_features(
     network: InceptionFeatures,
     cache: Path,
     batches: Callable[[], Iterable[np.ndarray | torch.Tensor]],
+    progress: Callable[[], Progress] | None = None,
 ) -> tuple[np.ndarray, bool]:
-    """(features, came from the cache). `batches` is called only on a miss."""
+    """(features, came from the cache). `batches` and `progress` (its report) are made only on a miss."""
     if cache.is_file():
         return np.load(cache), True
-    features = extract(network, batches())
+    if progress is None:
+        features = extract(network, batches())
+    else:
+        with progress() as report:
+            features = extract(network, batches(), report)
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
         np.save(handle, features)

@@ -20,6 +20,7 @@ from torch import nn
 from t2igan.config import JudgeParams
 from t2igan.metrics.weights import load_module, save_module
 from t2igan.pixels import to_network
+from t2igan.progress import tracked
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def train_judge(
     steps = params.epochs * -(-len(images) // params.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.lr, total_steps=steps)
     judge.train()
-    for _ in range(params.epochs):
+    for _ in tracked(range(params.epochs), "evaluate", "judge-training", params.epochs, unit="epoch"):
         order = rng.permutation(len(images))
         for start in range(0, len(order), params.batch_size):
             index = np.sort(order[start : start + params.batch_size])

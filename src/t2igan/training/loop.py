@@ -12,9 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from tqdm.auto import tqdm
-
 from t2igan.config import TrainParams
+from t2igan.progress import Progress
 from t2igan.training.checkpoint import Checkpointer
 from t2igan.training.data import BatchSampler
 from t2igan.training.trainer import StepLosses, Trainer
@@ -92,9 +91,8 @@ def train_steps(
     """Steps `start` .. `intervals.steps - 1`; `run_log` is None on every rank but 0."""
     window, throughput, last = LossWindow(), 0.0, None
     ranks = trainer.world.size
-    steps = range(start, intervals.steps)
-    bar = tqdm(steps, desc="train", unit="step", initial=start, total=intervals.steps, disable=run_log is None)
-    for step in bar:
+    bar = Progress("train", "steps", intervals.steps, unit="step", done=start, shown=run_log is not None)
+    for step in range(start, intervals.steps):
         images, text = sampler.batch(step)
         try:
             last = trainer.step(step, images, text)
@@ -104,11 +102,12 @@ def train_steps(
             raise
         window.add(last, images.shape[0] * ranks)
         done = step + 1
+        bar.advance()
         if run_log is not None and intervals.due(intervals.log, done):
             metrics = {**window.flush(), **trainer.learning_rates()}
             throughput = metrics["images_per_second"]
             run_log.metrics(done, metrics)
-            bar.set_postfix(d=f"{last.d:.3f}", g=f"{last.g:.3f}", ips=f"{throughput:.0f}")
+            bar.note(d=f"{last.d:.3f}", g=f"{last.g:.3f}", ips=f"{throughput:.0f}")
         if run_log is not None and intervals.due(intervals.sample, done):
             run_log.samples(done)
         if intervals.due(intervals.checkpoint, done):

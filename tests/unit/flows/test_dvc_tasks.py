@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from flows.dvc_tasks import PROGRESS_ENV, StageFailed, reason, retry_if_transient, run_dvc, stage_ran
 from t2igan.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
+from t2igan.progress import LINES_ENV, ProgressLine
 from tests.support.project import dvc, tiny_params_dict, write_project
 
 
@@ -39,8 +41,28 @@ def test_the_reason_is_t2igan_s_one_line_error_else_dvc_s() -> None:
     assert reason("last words\n") == "last words" and reason("") == "no output"
 
 
-def test_progress_bars_redraw_at_most_every_fifteen_seconds() -> None:
-    assert PROGRESS_ENV == {"TQDM_MININTERVAL": "15"}  # tqdm reads its defaults from TQDM_* variables
+def test_progress_bars_redraw_at_most_every_fifteen_seconds_and_stages_print_progress_lines() -> None:
+    # tqdm reads its defaults from TQDM_* variables; t2igan.progress its line interval from its own
+    assert PROGRESS_ENV == {"TQDM_MININTERVAL": "15", LINES_ENV: "3"}
+
+
+@pytest.mark.integration
+def test_a_stage_s_progress_lines_are_read_back_and_kept_out_of_the_log(tmp_path: Path) -> None:
+    project = write_project(tmp_path, tiny_params_dict()).root
+    script = (
+        "from t2igan.progress import tracked\n"
+        "for _ in tracked(range(5), 'demo', 'counting', 5): pass\n"
+        "print('stage output')\n"
+    )
+    (project / "count.py").write_text(script)
+    (project / "dvc.yaml").write_text(f"stages:\n  demo:\n    cmd: {sys.executable} count.py\n")
+    dvc(project, "init", "-q", "--no-scm")
+
+    done = run_dvc(["repro", "--single-item", "demo"], str(project), "demo")
+
+    assert done.code == 0, done.output
+    assert done.progress == [ProgressLine("demo", "counting", 5, 5)]
+    assert "stage output" in done.output and "t2igan-progress" not in done.output
 
 
 @pytest.mark.integration
