@@ -15,7 +15,7 @@ from pathlib import Path
 import mlflow
 
 from t2igan.registry.aliases import METRICS_TAG
-from tests.support.project import tiny_params_dict, write_project
+from tests.support.project import empty_mlflow_store, tiny_params_dict, write_project
 
 RACER = """
 import sys, time
@@ -47,8 +47,7 @@ promotion.promote_if_better(client, ProjectPaths.at(root), "m", version, metrics
 
 
 def _registry_with_champion(root: Path) -> tuple[str, mlflow.MlflowClient]:
-    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
-    (root / "mlruns").mkdir(parents=True)
+    uri = empty_mlflow_store(root / "mlruns")
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.create_registered_model("m")
     for fid in (60.0, 50.0, 40.0):

@@ -19,7 +19,7 @@ from t2igan.registry.aliases import (
     move_champion,
     rollback_champion,
 )
-from tests.support.project import reset_mlflow, tiny_params_dict
+from tests.support.project import empty_mlflow_store, reset_mlflow, tiny_params_dict
 
 
 @pytest.fixture
@@ -27,8 +27,7 @@ def registry(tmp_path: Path) -> tuple[Path, mlflow.MlflowClient]:
     """A project whose registry holds model `t2igan` with versions 1..3 (FIDs 60, 50, 40), no champion."""
     reset_mlflow()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params_dict()))
-    uri = f"sqlite:///{ProjectPaths.at(tmp_path).mlruns / 'mlflow.db'}"
-    (tmp_path / "mlruns").mkdir()
+    uri = empty_mlflow_store(ProjectPaths.at(tmp_path).mlruns)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.create_registered_model("t2igan")
     for fid in (60.0, 50.0, 40.0):
