@@ -19,7 +19,7 @@ from t2igan.metrics.inception import InceptionFeatures
 from t2igan.paths import ProjectPaths
 from t2igan.stages import evaluate
 from tests.support.markdown import table_after
-from tests.support.project import reset_mlflow, run_stages, tiny_params_dict
+from tests.support.project import reset_mlflow, run_stages, tiny_params_dict, write_project
 
 # Long enough that the generator draws coloured shapes rather than its initial noise.
 TRAINED = {"train": {"steps": 160, "checkpoint_every": 80, "sample_every": 80}}
@@ -27,11 +27,8 @@ TRAINED = {"train": {"steps": 160, "checkpoint_every": 80, "sample_every": 80}}
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
-    root = tmp_path_factory.mktemp("evaluate") / "project"
-    root.mkdir()
     raw = tiny_params_dict(**TRAINED)
-    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    paths = ProjectPaths.at(root)
+    paths = write_project(tmp_path_factory.mktemp("evaluate") / "project", raw)
     reset_mlflow()
     try:
         run_stages(parse_params(raw), paths, "ingest", "validate", "embed", "train", "evaluate")
