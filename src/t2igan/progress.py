@@ -3,7 +3,7 @@
 A person running `t2igan evaluate` sees a tqdm bar per phase (Inception on the real images, on the generated
 ones, the judge's epochs...). The Prefect flow runs the same stage through `dvc repro`, in another process, so
 it cannot see the bar: when `T2IGAN_PROGRESS_LINES` names a number of seconds (the flow sets it), each phase
-also prints `t2igan-progress <stage> <phase> <done>/<total>` to stderr at most that often, and always at its
+also prints `t2igan-progress <stage> <phase> <done>/<total>` to stdout at most that often, and always at its
 start and end. The flow reads those lines from the stage's output and keeps a Prefect progress artifact per
 phase on the stage's task (flows/dvc_tasks.py). One format, written here and parsed here.
 """
@@ -103,7 +103,10 @@ class Progress:
         if force or now - self._last_line >= self._interval:
             self._last_line = now
             line = ProgressLine(self.stage, self.phase, self.done, self.total).render()
-            tqdm.write(line, file=sys.stderr)  # clears the bar first, so the line starts a line
+            # On stdout, apart from the bar on stderr: tqdm.write would redraw the bar after each line, which
+            # the flow's log would then show every few seconds, not at the bar's own (TQDM_MININTERVAL) rate.
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
 
     def __enter__(self) -> Progress:
         return self

@@ -16,7 +16,7 @@ def test_with_lines_on_every_step_is_reported_from_start_to_end(
 ) -> None:
     monkeypatch.setenv(LINES_ENV, "0")
     assert list(tracked("abc", "evaluate", "judge-training", 3)) == ["a", "b", "c"]
-    lines = _lines(capsys.readouterr().err)
+    lines = _lines(capsys.readouterr().out)
     assert [(line.done, line.total) for line in lines][:4] == [(0, 3), (1, 3), (2, 3), (3, 3)]
     assert lines[-1] == ProgressLine("evaluate", "judge-training", 3, 3) and lines[-1].percent == 100.0
 
@@ -28,7 +28,7 @@ def test_lines_are_throttled_to_the_interval_but_the_start_and_the_end_always_sh
     with Progress("validate", "decode-images", 1000, unit="img") as progress:
         for _ in range(10):
             progress.advance(100)
-    assert [(line.done, line.total) for line in _lines(capsys.readouterr().err)] == [(0, 1000), (1000, 1000)]
+    assert [(line.done, line.total) for line in _lines(capsys.readouterr().out)] == [(0, 1000), (1000, 1000)]
 
 
 def test_without_the_variable_a_person_sees_only_the_bar(
@@ -36,8 +36,9 @@ def test_without_the_variable_a_person_sees_only_the_bar(
 ) -> None:
     monkeypatch.delenv(LINES_ENV, raising=False)
     list(tracked(range(4), "evaluate", "judge-training", 4, unit="epoch"))
-    err = capsys.readouterr().err
-    assert _lines(err) == [] and "evaluate: judge-training" in err and "4/4" in err
+    captured = capsys.readouterr()
+    assert _lines(captured.out) == [] and _lines(captured.err) == []
+    assert "evaluate: judge-training" in captured.err and "4/4" in captured.err  # the bar
 
 
 def test_a_failed_phase_is_not_reported_as_done(
@@ -47,7 +48,7 @@ def test_a_failed_phase_is_not_reported_as_done(
     with pytest.raises(RuntimeError), Progress("evaluate", "inception-real", 10) as progress:
         progress.advance(4)
         raise RuntimeError("out of memory")
-    assert [line.done for line in _lines(capsys.readouterr().err)] == [0]
+    assert [line.done for line in _lines(capsys.readouterr().out)] == [0]
 
 
 def test_a_line_is_found_behind_a_bar_redrawn_without_a_newline() -> None:
