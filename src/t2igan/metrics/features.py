@@ -8,6 +8,7 @@ checkpoint on the same data runs Inception only on the generated images.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -49,11 +50,8 @@ def cached_features(
     """(features, came from the cache). `batches` and `progress` (its report) are made only on a miss."""
     if cache.is_file():
         return np.load(cache), True
-    if progress is None:
-        features = extract(network, batches())
-    else:
-        with progress() as report:
-            features = extract(network, batches(), report)
+    with progress() if progress is not None else contextlib.nullcontext() as report:
+        features = extract(network, batches(), report)
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
         np.save(handle, features)
