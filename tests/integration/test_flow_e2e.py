@@ -39,7 +39,14 @@ from tests.support.project import (
     tiny_params_dict,
     tool_env,
 )
-from tests.support.services import PrefectApi, prefect_server, served_deployment, service_env, webhook_receiver
+from tests.support.services import (
+    PrefectApi,
+    nightly_cron_far_from_now,
+    prefect_server,
+    served_deployment,
+    service_env,
+    webhook_receiver,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -93,6 +100,9 @@ def flow_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+NIGHTLY = nightly_cron_far_from_now()
+
+
 @pytest.fixture(scope="module")
 def prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectApi]:
     with prefect_server(tmp_path_factory.mktemp("prefect-server")) as api:
@@ -108,7 +118,7 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 @pytest.fixture(scope="module")
 def deployment(flow_project: Path, prefect: PrefectApi, webhook: tuple[str, list]) -> Iterator[dict[str, Any]]:
     url, _ = webhook
-    args = ["--cron", "0 3 * * *", "--notify-url", url]
+    args = ["--cron", NIGHTLY, "--notify-url", url]
     with served_deployment(
         flow_project, prefect, "e2e", args, path_prefix=flow_project / ".fault" / "bin"
     ) as found:
@@ -119,7 +129,7 @@ def test_served_deployment_runs_every_stage_and_registers_a_champion(
     flow_project: Path, prefect: PrefectApi, deployment: dict[str, Any]
 ) -> None:
     # Given the deployment served on a real Prefect server, with its nightly schedule
-    assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["0 3 * * *"]
+    assert [s["schedule"]["cron"] for s in deployment["schedules"]] == [NIGHTLY]
 
     # When a run is triggered
     run = prefect.run_deployment(deployment["id"], {})

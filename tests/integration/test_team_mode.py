@@ -39,7 +39,7 @@ from tests.support.project import (
     tiny_params_dict,
     tool_env,
 )
-from tests.support.services import PrefectApi, free_port
+from tests.support.services import PrefectApi, free_port, nightly_cron_far_from_now
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -122,11 +122,12 @@ def test_a_second_start_finds_everything_running_and_points_the_project_at_s3(
 def _run_on_worker(team: Team, project: Path) -> dict[str, Any]:
     env = {**tool_env(), **team.env}
     deploy = [str(VENV_BIN / "t2igan"), "flow", "deploy", "--pool", "t2igan", "--project", str(project)]
-    checked([*deploy, "--name", "nightly", "--cron", "0 3 * * *"], project, env)
+    nightly = nightly_cron_far_from_now()
+    checked([*deploy, "--name", "nightly", "--cron", nightly], project, env)
     api = PrefectApi(team.env["PREFECT_API_URL"])
     deployment = api.deployment("t2igan-training", "nightly")
     assert deployment is not None and deployment["work_pool_name"] == "t2igan"
-    assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["0 3 * * *"]
+    assert [s["schedule"]["cron"] for s in deployment["schedules"]] == [nightly]
     return api.run_deployment(deployment["id"], {}, timeout=900)
 
 

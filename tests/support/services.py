@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import signal
@@ -34,6 +35,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def nightly_cron_far_from_now() -> str:
+    """A daily cron whose time is twelve hours away, so a served or worker-run schedule never fires mid-test.
+
+    A fixed "0 3 * * *" did: CI running at 02:55 UTC saw the real 03:00 run start beside the test's own runs.
+    """
+    at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=12)
+    return f"{at.minute} {at.hour} * * *"
 
 
 def service_env(home: Path, api_url: str | None = None, path_prefix: Path | None = None) -> dict[str, str]:
