@@ -32,6 +32,7 @@ from t2igan.text.families import (
     output_width,
 )
 from t2igan.text.sentence_dirs import read_max_seq_length, read_pooling
+from t2igan.text.tuning import TokenBatch, apply_tuning
 
 log = logging.getLogger(__name__)
 
@@ -224,14 +225,19 @@ class Encoded(NamedTuple):
 class TextEncoder:
     """Sentence embeddings from a frozen language model; batches of similar length, within a token budget."""
 
-    def __init__(self, path: Path, spec: EncoderSpec, device: str = "cpu") -> None:
+    def __init__(
+        self, path: Path, spec: EncoderSpec, device: str = "cpu", tuning_dir: Path | None = None
+    ) -> None:
+        """`tuning_dir`: an adaptation trained with the GAN (t2igan.text.tuning), applied to the base LM."""
         self.path = Path(path)
         self.spec = spec
         self.device = torch.device(device)
         self.tokenizer = load_tokenizer(self.path)
         family = cast(Family, spec.family)
-        self.model: Any = load_model(self.path, family, _DTYPES[spec.dtype]).eval().to(self.device)
+        self.model: Any = load_model(self.path, family, _DTYPES[spec.dtype]).eval()
         self.model.requires_grad_(False)
+        self.tuning = apply_tuning(self.model, tuning_dir) if tuning_dir is not None else None
+        self.model.to(self.device)
         self.dim = output_width(self.model, family, cast(Pooling, spec.pooling))
         # SigLIP was trained on captions padded to its full length, without an attention mask.
         self._padding: str | bool = "max_length" if family == "siglip" else True
@@ -244,32 +250,49 @@ class TextEncoder:
         ids = self.tokenizer(captions, truncation=False, verbose=False)["input_ids"]
         return [len(row) for row in ids]
 
-    @torch.inference_mode()
-    def _encode_batch(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(pooled [B, D] float32, token states [B, T, D], attention mask [B, T]) for one batch."""
-        batch = self.tokenizer(
-            captions,
+    def token_ids(self, captions: list[str]) -> list[list[int]]:
+        """Each caption's token ids as the model reads it (cut at max_length), unpadded: tokenised once,
+        padded per batch by `pad`."""
+        if not captions:
+            return []
+        encoded = self.tokenizer(captions, truncation=True, max_length=self.spec.max_length, verbose=False)
+        return [list(row) for row in encoded["input_ids"]]
+
+    def pad(self, ids: list[list[int]]) -> TokenBatch:
+        """Token ids padded as `_encode_batch` pads them (the tokenizer's side; SigLIP to full length)."""
+        to_full_length = {"max_length": self.spec.max_length} if self._padding == "max_length" else {}
+        batch = self.tokenizer.pad(
+            {"input_ids": ids},
             padding=self._padding,
-            truncation=True,
-            max_length=self.spec.max_length,
             return_tensors="pt",
             return_attention_mask=True,
-        ).to(self.device)
-        inputs = {"input_ids": batch["input_ids"]}
+            **to_full_length,
+        )
+        return TokenBatch(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
+
+    def forward_tokens(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled [B, D] float32, token states [B, T, D] float32); differentiable, for the adapted LM."""
+        inputs = {"input_ids": batch.input_ids}
         if self._pass_mask:
-            inputs["attention_mask"] = batch["attention_mask"]
+            inputs["attention_mask"] = batch.attention_mask
         outputs = self.model(**inputs, output_hidden_states=self.spec.layer is not None)
         layer = outputs.last_hidden_state if self.spec.layer is None else outputs.hidden_states[self.spec.layer]
         hidden = layer.float()
-        mask = batch["attention_mask"]
         if self.spec.pooling == "tower":
             tower = outputs.text_embeds if self.spec.family == "clip" else outputs.pooler_output
             pooled = tower.float()
         else:
-            pooled = pool(hidden, mask, self.spec.pooling)
+            pooled = pool(hidden, batch.attention_mask, self.spec.pooling)
         if self.spec.normalize:
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
-        return pooled.cpu(), hidden.cpu(), mask.cpu()
+        return pooled, hidden
+
+    @torch.inference_mode()
+    def _encode_batch(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pooled [B, D] float32, token states [B, T, D], attention mask [B, T]) for one batch."""
+        batch = self.pad(self.token_ids(captions))
+        pooled, hidden = self.forward_tokens(batch)
+        return pooled.cpu(), hidden.cpu(), batch.attention_mask.cpu()
 
     def batches(self, lengths: list[int], batch_size: int, batch_tokens: int) -> list[list[int]]:
         """Indices in order of length, cut into batches of at most batch_size captions and batch_tokens
