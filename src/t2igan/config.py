@@ -154,6 +154,22 @@ class ModelParams(_Strict):
     )
 
 
+class TextTuningParams(_Strict):
+    """Adapting the language model to the conditioning task while the GAN trains (the product's own recipe).
+
+    `none` keeps the LM frozen and trains on the embedding cache. `lora` trains low-rank adapters (peft) on
+    the attention projections; `top_layers` unfreezes the last `top_layers` transformer layers. Either way
+    the captions go through the LM every step, and the adapted LM travels with the checkpoint and the model.
+    The LM runs in eval mode (no dropout): its step is a function of its weights and the captions alone.
+    """
+
+    finetune: Literal["none", "lora", "top_layers"] = "none"
+    lr: float = Field(5e-5, gt=0, description="the LM's learning rate (Adam, with train.betas)")
+    lora_rank: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    top_layers: int = Field(2, ge=1, description="layers unfrozen by finetune: top_layers")
+
+
 class TrainParams(_Strict):
     seed: int = 0
     steps: int = Field(2000, ge=1)
@@ -201,6 +217,7 @@ class TrainParams(_Strict):
         None, description="fine-tune from a checkpoint file or a registered model (models:/t2igan@champion)"
     )
     model: ModelParams = ModelParams()
+    text: TextTuningParams = TextTuningParams()
 
     @model_validator(mode="after")
     def _contrastive_needs_its_head(self) -> TrainParams:

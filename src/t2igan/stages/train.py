@@ -26,6 +26,7 @@ from t2igan.training.loop import Intervals, train_steps
 from t2igan.training.outputs import export_model, write_summary
 from t2igan.training.resume import resume_or_initialise
 from t2igan.training.run_log import MlflowRunLog, SampleGrid, training_run, write_loss_log
+from t2igan.training.text_model import TrainableText
 from t2igan.training.trainer import Trainer
 
 
@@ -48,11 +49,12 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
     cfg = params.train
     data = TrainingSet.load(paths, TRAIN)
     gan = GANConfig.build(cfg.model, image_size=data.image_size, text_dim=data.text_dim)
-    trainer = Trainer(gan, cfg, device, world)
+    text = TrainableText.build(params, paths, device) if cfg.text.finetune != "none" else None
+    trainer = Trainer(gan, cfg, device, world, text)
     checkpoints = CheckpointManager(paths.checkpoints_dir, cfg.keep_last)
     start = resume_or_initialise(trainer, params, paths, checkpoints, data.embeddings.fingerprint)
-    grid = SampleGrid.fixed(paths, data.embeddings)
-    sampler = BatchSampler(data, cfg.batch_size, cfg.seed, shard=world.rank, shards=world.size)
+    grid = SampleGrid.fixed(paths, data.embeddings, text.embed_rows if text else None)
+    sampler = BatchSampler(data, cfg.batch_size, cfg.seed, shard=world.rank, shards=world.size, text=text)
     info = DatasetInfo.read(paths)
     tracked = training_run(params, paths, info, start, grid) if world.is_main else contextlib.nullcontext()
     with tracked as ref:
@@ -72,7 +74,7 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
             raise TrainingDiverged(f"the {world.size} ranks ended with different generator weights")
         if run is None:
             return TrainResult("", cfg.steps, start.step, outcome.images_per_second, outcome.final_losses)
-        export_model(trainer.ema, paths, run, cfg.steps, info.name)
+        export_model(trainer.ema, paths, run, cfg.steps, info.name, text)
         write_loss_log(paths, run.run_id)
     write_summary(paths, cfg.steps, start, outcome, world.size)
     return TrainResult(run.run_id, cfg.steps, start.step, outcome.images_per_second, outcome.final_losses)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,10 @@ from t2igan.errors import DataError
 from t2igan.paths import ProjectPaths
 from t2igan.pixels import to_network
 from t2igan.text.embeddings import Embeddings, load_embeddings
+from t2igan.text.tuning import TokenBatch
+
+if TYPE_CHECKING:
+    from t2igan.training.text_model import TrainableText
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,15 @@ class BatchSampler:
     """
 
     def __init__(
-        self, dataset: TrainingSet, batch_size: int, seed: int, shard: int = 0, shards: int = 1
+        self,
+        dataset: TrainingSet,
+        batch_size: int,
+        seed: int,
+        shard: int = 0,
+        shards: int = 1,
+        text: TrainableText | None = None,
     ) -> None:
+        """`text`: the adapted LM, when batches carry the captions' tokens instead of fixed vectors."""
         if batch_size % shards:
             raise DataError(f"train.batch_size {batch_size} does not split evenly over {shards} processes")
         self.dataset = dataset
@@ -76,6 +88,7 @@ class BatchSampler:
         self.seed = seed
         self.shard = shard
         self.shards = shards
+        self.text = text
 
     @lru_cache(maxsize=2)  # noqa: B019 - a sampler lives as long as its run
     def _permutation(self, epoch: int) -> np.ndarray:
@@ -93,13 +106,14 @@ class BatchSampler:
             start += len(take)
         return np.concatenate(out)
 
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(images in [-1, 1] as float NCHW, sentence embeddings) for `step`."""
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | TokenBatch]:
+        """(images in [-1, 1] as float NCHW, sentence embeddings or, for the adapted LM, tokens) for `step`."""
         positions = self.positions(step)
         rng = np.random.default_rng(stream_seed(self.seed, step, 1))
         rows = [(choices := self.dataset.caption_rows[p])[int(rng.integers(len(choices)))] for p in positions]
         positions, rows = positions[self.shard :: self.shards], rows[self.shard :: self.shards]
         pixels = self.dataset.store[self.dataset.store_index[positions]]
         images = to_network(pixels)
-        text = torch.from_numpy(self.dataset.embeddings.vectors[rows])
-        return images, text
+        if self.text is not None:
+            return images, self.text.tokens(np.asarray(rows))
+        return images, torch.from_numpy(self.dataset.embeddings.vectors[rows])

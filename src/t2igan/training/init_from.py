@@ -26,6 +26,7 @@ from t2igan.gan.export import CONFIG_FILE, WEIGHTS_FILE
 from t2igan.io import read_json
 from t2igan.paths import ProjectPaths
 from t2igan.text.embeddings import ENCODER_FILE
+from t2igan.text.tuning import TUNING_DIR, Tuning, read_saved_weights, read_tuning
 from t2igan.training.checkpoint import CheckpointManager
 
 
@@ -38,6 +39,8 @@ class InitialWeights:
     ema: dict[str, torch.Tensor]
     discriminator: dict[str, torch.Tensor] | None  # registered models carry no discriminator
     encoder_fingerprint: str | None
+    text: dict[str, torch.Tensor] | None = None  # the adapted LM's weights, when its training adapted it
+    text_record: dict[str, Any] | None = None  # an exported adaptation's tuning.json (None: checkpoint names)
 
 
 def load_initial_weights(spec: str, paths: ProjectPaths) -> InitialWeights:
@@ -64,7 +67,14 @@ def _from_checkpoint(spec: str, path: Path, state: dict[str, Any]) -> InitialWei
     trainer = state["trainer"]
     encoder = state.get("encoder_fingerprint")
     return InitialWeights(
-        spec, str(path), state["gan"], trainer["generator"], trainer["ema"], trainer["discriminator"], encoder
+        spec,
+        str(path),
+        state["gan"],
+        trainer["generator"],
+        trainer["ema"],
+        trainer["discriminator"],
+        encoder,
+        trainer.get("text"),
     )
 
 
@@ -73,7 +83,11 @@ def _from_export(spec: str, resolved: str | Path, directory: Path) -> InitialWei
     weights = load_file(str(directory / WEIGHTS_FILE), device="cpu")
     encoder_file = directory / ENCODER_FILE
     fingerprint = read_json(encoder_file).get("fingerprint") if encoder_file.is_file() else None
-    return InitialWeights(spec, str(resolved), meta["gan"], weights, dict(weights), None, fingerprint)
+    record = read_tuning(directory / TUNING_DIR)
+    text = read_saved_weights(directory / TUNING_DIR, Tuning.from_record(record)) if record else None
+    return InitialWeights(
+        spec, str(resolved), meta["gan"], weights, dict(weights), None, fingerprint, text, record
+    )
 
 
 def _from_registry(spec: str, paths: ProjectPaths) -> InitialWeights:

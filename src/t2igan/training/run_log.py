@@ -13,7 +13,7 @@ import csv
 import io
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,15 +44,26 @@ class SampleGrid:
 
     captions: list[str]
     text: np.ndarray  # their embeddings
+    rows: np.ndarray | None = None  # their manifest rows
+    conditioning: Callable[[np.ndarray], np.ndarray] | None = None  # rows -> vectors from the adapted LM
 
     @classmethod
-    def fixed(cls, paths: ProjectPaths, embeddings: Embeddings) -> SampleGrid:
+    def fixed(
+        cls,
+        paths: ProjectPaths,
+        embeddings: Embeddings,
+        conditioning: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> SampleGrid:
+        """`conditioning`: the adapted LM's vectors, as it is when the grid is drawn (else the cached ones)."""
         captions, rows = grid_rows(paths, SAMPLE_CAPTIONS)
-        return cls(captions, embeddings.vectors[rows])
+        return cls(captions, embeddings.vectors[rows], np.asarray(rows), conditioning)
 
     def render(self, generator: Generator) -> Any:
-        seeds = [s for _ in range(len(self.text)) for s in range(SAMPLE_SEEDS)]
-        images = generate(generator, np.repeat(self.text, SAMPLE_SEEDS, axis=0), seeds)
+        text = self.text
+        if self.conditioning is not None and self.rows is not None:
+            text = self.conditioning(self.rows)
+        seeds = [s for _ in range(len(text)) for s in range(SAMPLE_SEEDS)]
+        images = generate(generator, np.repeat(text, SAMPLE_SEEDS, axis=0), seeds)
         return image_grid(images, columns=SAMPLE_SEEDS * 2)
 
 

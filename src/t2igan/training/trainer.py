@@ -18,7 +18,7 @@ import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 from torch import nn
@@ -32,9 +32,13 @@ from t2igan.gan.discriminator import Discriminator
 from t2igan.gan.ema import make_ema, update_ema
 from t2igan.gan.generator import Generator
 from t2igan.gan.losses import contrastive, d_hinge, g_hinge, matching_aware_gp
+from t2igan.text.tuning import TokenBatch
 from t2igan.training.data import stream_seed
 from t2igan.training.distributed import World, average_gradients, average_scalars, broadcast_buffers
 from t2igan.training.init_from import InitialWeights
+
+if TYPE_CHECKING:
+    from t2igan.training.text_model import TrainableText
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 _MODULES = ("generator", "discriminator", "ema")  # the networks a checkpoint holds
@@ -110,7 +114,8 @@ class _Batch:
     """One step's inputs on the device, as D sees them."""
 
     real: torch.Tensor  # augmented when augmentation is on
-    text: torch.Tensor  # normalised sentence embeddings
+    text: torch.Tensor  # normalised sentence embeddings (from the adapted LM: with its gradient)
+    g_text: torch.Tensor  # what G is conditioned on: the same, without the LM's gradient
     z: torch.Tensor
     augment: Callable[[torch.Tensor], torch.Tensor]  # what every image D sees goes through
 
@@ -131,8 +136,14 @@ class _DiscriminatorPass:
 
 class Trainer:
     def __init__(
-        self, gan: GANConfig, params: TrainParams, device: torch.device, world: World | None = None
+        self,
+        gan: GANConfig,
+        params: TrainParams,
+        device: torch.device,
+        world: World | None = None,
+        text: TrainableText | None = None,
     ) -> None:
+        """`text`: the language model adapted with D (train.text.finetune); None trains on fixed vectors."""
         if params.contrastive_weight > 0 and gan.contrastive_dim == 0:
             raise ConfigError("train.contrastive_weight > 0 needs a discriminator with a contrastive head")
         self.gan = gan
@@ -154,6 +165,10 @@ class Trainer:
         fused = device.type == "cuda"  # one kernel per optimizer step instead of several per tensor
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=params.lr_g, betas=betas, fused=fused)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=params.lr_d, betas=betas, fused=fused)
+        self.text = text
+        self.opt_t = (
+            torch.optim.Adam(text.parameters(), lr=params.text.lr, betas=betas, fused=fused) if text else None
+        )
 
     def _build_passes(self) -> None:
         """The passes the step runs: compiled views sharing the eager modules' parameters, or those modules."""
@@ -181,7 +196,8 @@ class Trainer:
         seed = stream_seed(self.params.seed, step, stream + 100 * self.world.rank)
         return torch.Generator(device=self.device).manual_seed(seed)
 
-    def step(self, step: int, real: torch.Tensor, text: torch.Tensor) -> StepLosses:
+    def step(self, step: int, real: torch.Tensor, text: torch.Tensor | TokenBatch) -> StepLosses:
+        """`text`: sentence vectors, or the captions' tokens when the LM is adapted."""
         batch = self._batch(step, real, text)
         with self._autocast():
             judged = self._discriminator_pass(step, batch)
@@ -195,9 +211,13 @@ class Trainer:
         self._guard(step, losses)
         return losses
 
-    def _batch(self, step: int, real: torch.Tensor, text: torch.Tensor) -> _Batch:
+    def _batch(self, step: int, real: torch.Tensor, text: torch.Tensor | TokenBatch) -> _Batch:
         p = self.params
         real = real.to(self.device, non_blocking=True, memory_format=self.accel.memory_format)
+        if isinstance(text, TokenBatch):
+            if self.text is None:
+                raise ConfigError("tokens given to a trainer whose language model is frozen")
+            text = self.text.vectors(text)
         # D and the gradient penalty see the normalised sentence (see normalize_text for why).
         text = normalize_text(text.to(self.device, non_blocking=True))
         # Each rank draws its own noise for its share of the batch.
@@ -209,7 +229,9 @@ class Trainer:
             augment = functools.partial(
                 diff_augment, policy=p.augment, generator=self._generator(step, AUGMENT_STREAM)
             )
-        return _Batch(augment(real), text, z, augment)
+        # The LM learns with D, from D's loss: it is the critic's half that tells captions apart. Were G's
+        # loss to move it too, G could move its own targets (make captions alike, so D cannot mismatch them).
+        return _Batch(augment(real), text, text.detach(), z, augment)
 
     def _discriminator_pass(self, step: int, batch: _Batch) -> _DiscriminatorPass:
         """D's loss from one pass over reals (with MA-GP when due), mismatched captions and fakes."""
@@ -223,7 +245,7 @@ class Trainer:
             real_features = self._d_features(batch.real)
             real_logits = self._d_head(real_features, batch.text)
         mismatched_logits = self._d_head(real_features, batch.mismatched)
-        fake = self._g(batch.z, batch.text)
+        fake = self._g(batch.z, batch.g_text)
         # Simultaneous updates: this one pass of D over the fakes also gives G its gradient.
         fake_features = self._d_features(batch.augment(fake if self.simultaneous else fake.detach()))
         fake_logits = self._d_head(fake_features, batch.text)
@@ -245,36 +267,45 @@ class Trainer:
             loss = loss + p.contrastive_weight * contrastive(scores, p.contrastive_temperature, symmetric=False)
         return loss
 
+    def _critic(self) -> list[tuple[nn.Module, torch.optim.Optimizer]]:
+        """What D's loss updates: D, and the language model when it is adapted."""
+        players: list[tuple[nn.Module, torch.optim.Optimizer]] = [(self.discriminator, self.opt_d)]
+        if self.text is not None and self.opt_t is not None:
+            players.append((self.text.model, self.opt_t))
+        return players
+
     def _alternating_update(self, judged: _DiscriminatorPass, batch: _Batch) -> torch.Tensor:
         """D's step, then G's against the updated D (a second pass of D over the same fakes)."""
-        self._update(self.discriminator, self.opt_d, judged.loss_d)
+        self._update(self._critic(), judged.loss_d)
         with _frozen(self.discriminator):  # G's step: no gradient for D's weights
             with self._autocast():
                 features = self._d_features(batch.augment(judged.fake))
-                loss_g = self._generator_loss(features, self._d_head(features, batch.text), batch.text)
-            self._update(self.generator, self.opt_g, loss_g)
+                loss_g = self._generator_loss(features, self._d_head(features, batch.g_text), batch.g_text)
+            self._update([(self.generator, self.opt_g)], loss_g)
         return loss_g
 
     def _simultaneous_update(self, judged: _DiscriminatorPass, batch: _Batch) -> torch.Tensor:
         """Both players' gradients from the same D: D's from its loss, G's through D's activations only."""
         with self._autocast():
             loss_g = self._generator_loss(judged.fake_features, judged.fake_logits, batch.text)
-        players = ((self.discriminator, judged.loss_d, True), (self.generator, loss_g, False))
-        for model, loss, keep_graph in players:
-            params = [param for param in model.parameters() if param.requires_grad]
+        critic, generator = self._critic(), [(self.generator, self.opt_g)]
+        for updated, loss, keep_graph in ((critic, judged.loss_d, True), (generator, loss_g, False)):
+            params = [param for model, _ in updated for param in model.parameters() if param.requires_grad]
             grads = torch.autograd.grad(loss, params, retain_graph=keep_graph, allow_unused=True)
             for param, grad in zip(params, grads, strict=True):
                 param.grad = grad
-        for model, optimizer in ((self.discriminator, self.opt_d), (self.generator, self.opt_g)):
+        for model, optimizer in (*critic, *generator):
             average_gradients(model, self.world)
             optimizer.step()
         return loss_g
 
-    def _update(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
+    def _update(self, updated: list[tuple[nn.Module, torch.optim.Optimizer]], loss: torch.Tensor) -> None:
+        for _, optimizer in updated:
+            optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        average_gradients(model, self.world)
-        optimizer.step()
+        for model, optimizer in updated:
+            average_gradients(model, self.world)
+            optimizer.step()
 
     def _averaged_losses(self, judged: _DiscriminatorPass, loss_g: torch.Tensor) -> StepLosses:
         """Averaged over ranks, so that every rank logs and judges (the divergence guard) the same numbers."""
@@ -300,7 +331,10 @@ class Trainer:
                 )
 
     def learning_rates(self) -> dict[str, float]:
-        return {"lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"]}
+        rates = {"lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"]}
+        if self.opt_t is not None:
+            rates["lr_text"] = self.opt_t.param_groups[0]["lr"]
+        return rates
 
     def start_from(self, source: InitialWeights) -> None:
         """Fine-tuning: the source's weights, fresh optimizers (their moments belong to another dataset)."""
@@ -308,6 +342,13 @@ class Trainer:
         self.ema.load_state_dict(source.ema)
         if source.discriminator is not None:
             self.discriminator.load_state_dict(source.discriminator)
+        if source.text is not None and self.text is None:
+            raise ConfigError(
+                f"train.init_from {source.requested}: its generator was trained with an adapted language "
+                "model; set train.text.finetune as it was"
+            )
+        if source.text is not None and self.text is not None:
+            self.text.start_from(source.text, source.text_record)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -317,7 +358,13 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            **self._text_state(),
         }
+
+    def _text_state(self) -> dict[str, Any]:
+        if self.text is None or self.opt_t is None:
+            return {}
+        return {"text": self.text.state_dict(), "opt_text": self.opt_t.state_dict()}
 
     def unfit(self, state: object) -> str | None:
         """Why a checkpoint's trainer state cannot be loaded into this trainer, or None when it can.
@@ -335,7 +382,9 @@ class Trainer:
             if wrong is not None:
                 shape = tuple(getattr(theirs[wrong], "shape", ()))
                 return f"{name}.{wrong}: shape {shape}, not {tuple(ours[wrong].shape)}"
-        return None
+        if (self.text is None) != ("text" not in state):
+            return "the language model was adapted in one and frozen in the other"
+        return self.text.unfit(state["text"]) if self.text is not None else None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])
@@ -343,6 +392,9 @@ class Trainer:
         self.ema.load_state_dict(state["ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        if self.text is not None and self.opt_t is not None:
+            self.text.load_state_dict(state["text"])
+            self.opt_t.load_state_dict(state["opt_text"])
         torch.set_rng_state(state["torch_rng"])
 
 
