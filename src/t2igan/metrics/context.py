@@ -8,11 +8,13 @@ Every choice of images, captions and seeds is fixed by `evaluate.seed`, so a rep
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,12 +31,14 @@ from t2igan.gan.sampling import generate
 from t2igan.io import sha256_file
 from t2igan.metrics.inception import InceptionFeatures
 from t2igan.paths import ProjectPaths
-from t2igan.text.embeddings import load_embeddings
+from t2igan.text.embeddings import load_embeddings, read_encoder_record
+from t2igan.text.tuning import TUNING_DIR
 
 if TYPE_CHECKING:
     from t2igan.metrics.alignment import AttributeReading
     from t2igan.metrics.distances import DistanceSample
     from t2igan.metrics.memorization import MemorizationCheck
+    from t2igan.text.encoder import TextEncoder
 
 INCEPTION_BATCH = 8  # small batches keep Inception's activations in cache: ~20% faster on CPU than 64
 
@@ -83,9 +87,15 @@ class EvalContext:
             raise StageInputError(
                 f"{model_dir}: the generator was trained on another encoder's embeddings; retrain it"
             )
-        self.text = embeddings.vectors  # caption embeddings, one row per manifest row
+        self.text = embeddings.vectors  # the frozen LM's caption embeddings, one row per manifest row
         self.text_fingerprint = embeddings.fingerprint
+        self.tuning: dict[str, Any] | None = meta.get("text_tuning")
+        # A generator is its weights and, when its LM was adapted with it, that adaptation's
         self.generator_sha = sha256_file(model_dir / WEIGHTS_FILE)
+        if self.tuning is not None:
+            self.generator_sha = hashlib.sha256(
+                f"{self.generator_sha} {self.tuning['weights_sha256']}".encode()
+            ).hexdigest()
         self.info = DatasetInfo.read(paths)
 
     @property
@@ -105,10 +115,31 @@ class EvalContext:
         index = np.unique(self.split(TRAIN)["store_index"].to_numpy())
         return self.store[index]
 
+    @functools.cache  # noqa: B019 - a context lives as long as its evaluation
+    def encoder(self, adapted: bool) -> TextEncoder:
+        """The LM the embeddings came from or, `adapted`, as the generator's training adapted it."""
+        from t2igan.text.encoder import EncoderSpec, TextEncoder, resolve_encoder_path
+
+        spec = EncoderSpec.from_record(read_encoder_record(self.model_dir)["spec"])
+        tuning_dir = self.model_dir / TUNING_DIR if adapted and self.tuning is not None else None
+        return TextEncoder(resolve_encoder_path(spec.name), spec, device=self.device, tuning_dir=tuning_dir)
+
+    def encode(self, captions: list[str]) -> np.ndarray:
+        """What the generator is conditioned on for new captions (the adapted LM's vectors, when adapted)."""
+        return np.asarray(self.encoder(adapted=True).encode(captions), dtype=np.float32)
+
+    def conditioning(self, rows: np.ndarray) -> np.ndarray:
+        """What the generator is conditioned on for manifest `rows`: the cached embeddings, or, when its LM
+        was adapted with it, that LM's vectors (computed for the rows asked for only)."""
+        if self.tuning is None:
+            return self.text[rows]
+        return self.encode(self.manifest.loc[rows, "caption"].astype(str).tolist())
+
     def generate(self, rows: pd.DataFrame, first_seed: int) -> np.ndarray:
         """Images for the captions of `rows`, seeds first_seed, first_seed + 1, ..."""
         seeds = [first_seed + i for i in range(len(rows))]
-        return generate(self.generator, self.text[rows.index.to_numpy()], seeds, batch_size=self.cfg.batch_size)
+        text = self.conditioning(rows.index.to_numpy())
+        return generate(self.generator, text, seeds, batch_size=self.cfg.batch_size)
 
     @cached_property
     def network(self) -> InceptionFeatures:
@@ -131,7 +162,7 @@ class EvalContext:
         cfg = self.cfg
         captions, index = grid_rows(self.paths, cfg.grid_captions)
         seeds = [cfg.seed + s for _ in captions for s in range(cfg.grid_seeds)]
-        images = generate(self.generator, np.repeat(self.text[index], cfg.grid_seeds, axis=0), seeds)
+        images = generate(self.generator, np.repeat(self.conditioning(index), cfg.grid_seeds, axis=0), seeds)
         return Grid(captions, images, cfg.grid_seeds)
 
     @cached_property

@@ -36,15 +36,6 @@ def named_attributes(caption: str, vocab: dict[str, list[str]]) -> dict[str, str
     return named
 
 
-def _encode(context: EvalContext, captions: list[str]) -> np.ndarray:
-    from t2igan.text.embeddings import read_encoder_record
-    from t2igan.text.encoder import EncoderSpec, TextEncoder, resolve_encoder_path
-
-    spec = EncoderSpec.from_record(read_encoder_record(context.model_dir)["spec"])
-    encoder = TextEncoder(resolve_encoder_path(spec.name), spec, device=context.device)
-    return np.asarray(encoder.encode(captions), dtype=np.float32)
-
-
 def _judged(context: EvalContext, captions: list[str], images: np.ndarray) -> dict[str, Any]:
     from t2igan.metrics.alignment import attribute_judge
 
@@ -84,8 +75,11 @@ def hard_prompt_alignment(context: EvalContext) -> dict[str, Any]:
     captions = read_hard_prompts(context.paths.hard_prompts)[:MAX_PROMPTS]
     if not captions:
         return {}
-    text = _encode(context, captions)
     seeds = [context.cfg.seed + SEED_OFFSET + i for i in range(len(captions))]
-    images = generate(context.generator, text, seeds, batch_size=context.cfg.batch_size)
-    figures = _judged(context, captions, images) if context.vocab else _retrieved(context, text, images)
+    images = generate(context.generator, context.encode(captions), seeds, batch_size=context.cfg.batch_size)
+    if context.vocab:
+        figures = _judged(context, captions, images)
+    else:  # the retrieval encoder reads the frozen LM's vectors, whatever the generator was conditioned on
+        frozen = np.asarray(context.encoder(adapted=False).encode(captions), dtype=np.float32)
+        figures = _retrieved(context, frozen, images)
     return {"hard_prompts": len(captions), **figures}

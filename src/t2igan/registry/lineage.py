@@ -60,4 +60,19 @@ def lineage_tags(params: Params, paths: ProjectPaths) -> dict[str, str]:
     tags["dataset.source"] = info.source
     tags["dataset.rows"] = info.rows
     tags["dataset.images"] = info.images
+    tags.update(text_lineage(paths))
     return {k: str(v) for k, v in tags.items()}
+
+
+def text_lineage(paths: ProjectPaths) -> dict[str, str]:
+    """The base LM (name and weights hash) and, when training adapted it, how and the adaptation's hash."""
+    from t2igan.text.embeddings import read_encoder_record
+    from t2igan.text.tuning import TUNING_DIR, read_tuning
+
+    spec = read_encoder_record(paths.model_dir)["spec"]
+    tags = {"lineage.text.base": str(spec["name"]), "lineage.text.base_sha256": str(spec["weights_sha256"])}
+    tuning = read_tuning(paths.model_dir / TUNING_DIR)
+    tags["lineage.text.finetune"] = str(tuning["method"]) if tuning else "none"
+    if tuning:
+        tags["lineage.text.adapter_sha256"] = str(tuning["weights_sha256"])
+    return tags

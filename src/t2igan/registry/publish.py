@@ -27,6 +27,7 @@ from t2igan.registry.lineage import lineage_tags
 from t2igan.registry.pyfunc import SIGNATURE
 from t2igan.text.embeddings import read_encoder_record
 from t2igan.text.encoder import resolve_encoder_path, weights_hash
+from t2igan.text.tuning import TUNING_DIR, read_tuning
 
 MODEL_ARTIFACT = "model"
 IDENTITY_TAG = "model.sha256"
@@ -39,6 +40,7 @@ PINNED = [
     "pandas",
     "mlflow",
     "tokenizers",
+    "peft",  # an adapted LM's LoRA (t2igan.text.tuning)
     "pydantic",
 ]
 EXAMPLE = {"caption": ["A small red circle on the left on a white background"], "seed": [0], "num_images": [1]}
@@ -60,9 +62,13 @@ def encoder_files(paths: ProjectPaths) -> Path:
 
 
 def model_identity(paths: ProjectPaths, params: Params) -> str:
-    """What makes two registered models the same model: generator weights, text encoder, caption limit."""
+    """What makes two registered models the same model: generator weights, text encoder and its adaptation,
+    caption limit."""
     encoder = read_encoder_record(paths.model_dir)["fingerprint"]
     weights = sha256_file(paths.model_dir / WEIGHTS_FILE)
+    tuning = read_tuning(paths.model_dir / TUNING_DIR)
+    if tuning is not None:
+        weights = f"{weights}+{tuning['weights_sha256']}"
     return hashlib.sha256(f"{weights} {encoder} {params.validation.max_caption_chars}".encode()).hexdigest()
 
 

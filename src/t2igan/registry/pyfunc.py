@@ -68,6 +68,7 @@ class TextToImageModel(PythonModel):
         from t2igan.config import ValidationParams
         from t2igan.gan.export import load_generator
         from t2igan.text.encoder import EncoderSpec, TextEncoder
+        from t2igan.text.tuning import TUNING_DIR
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         # The caption limit of the validation that admitted the training captions (models registered before
@@ -76,9 +77,13 @@ class TextToImageModel(PythonModel):
         self.max_caption_chars = int(
             config.get("max_caption_chars", ValidationParams.model_fields["max_caption_chars"].default)
         )
-        self.generator, self.meta = load_generator(Path(context.artifacts["generator"]), device=device)
+        model_dir = Path(context.artifacts["generator"])
+        self.generator, self.meta = load_generator(model_dir, device=device)
         spec = EncoderSpec.from_record(self.meta["encoder"]["spec"])
-        self.encoder = TextEncoder(Path(context.artifacts["encoder"]), spec, device=device)
+        # The base LM's files, and the adaptation trained with the generator when there was one
+        tuning_dir = model_dir / TUNING_DIR if self.meta.get("text_tuning") else None
+        base = Path(context.artifacts["encoder"])
+        self.encoder = TextEncoder(base, spec, device=device, tuning_dir=tuning_dir)
 
     def predict(
         self,
