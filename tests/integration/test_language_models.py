@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,10 +46,10 @@ WIDTHS = {"gpt2": WIDTH, "qwen2": WIDTH, "t5": WIDTH, "clip": PROJECTION, "sigli
 FEW = {"train": {"steps": 4}, "evaluate": {"fid_samples": 12, "alignment_samples": 12, "grid_captions": 2}}
 
 
-def _trained(root: Path, encoder: Path, data: Path | None) -> ProjectPaths:
+def _trained(root: Path, encoder: Path, data: Path | None, *layers: dict[str, Any]) -> ProjectPaths:
     """Embed, train, evaluate and register with `encoder`; the clean data is copied from `data` if given
     (the same synthetic set for every family: validated once)."""
-    raw = tiny_params_dict(FEW, embed={"encoder": str(encoder)})
+    raw = tiny_params_dict(FEW, *layers, embed={"encoder": str(encoder)})
     paths = write_project(root / "project", raw)
     stages = ["embed", "train", "evaluate", "register"]
     if data is None:
@@ -73,14 +74,17 @@ def trained_family(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], 
     cache = tmp_path_factory.mktemp("shared-cache")
 
     def get(kind: str) -> tuple[ProjectPaths, Path]:
+        """`kind`, or `kind+lora`: its LM adapted with LoRA while the GAN trains."""
         if kind not in trained:
-            root = tmp_path_factory.mktemp(kind)
-            encoder = build(kind, root / "lm")
+            family, _, finetune = kind.partition("+")
+            root = tmp_path_factory.mktemp(family)
+            encoder = build(family, root / "lm")
             first = next(iter(trained.values()), None)
             data = first[0].root / "data" if first else None
+            tuning = {"train": {"text": {"finetune": finetune}}} if finetune else {}
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("T2IGAN_CACHE_DIR", str(cache))
-                trained[kind] = (_trained(root, encoder, data), encoder)
+                trained[kind] = (_trained(root, encoder, data, tuning), encoder)
         return trained[kind]
 
     return get
@@ -137,3 +141,75 @@ def test_a_clip_conditioned_model_is_served_and_refuses_captions_longer_than_cli
         assert status == 400
         assert f"row 1: the caption is {tokens} tokens" in payload["message"]
         assert "reads at most 64" in payload["message"]
+
+
+def _checkpoint_text(paths: ProjectPaths) -> dict[str, Any]:
+    import torch
+
+    newest = max(paths.checkpoints_dir.glob("ckpt-*.pt"))
+    return dict(torch.load(newest, map_location="cpu", weights_only=True)["trainer"]["text"])
+
+
+def test_a_lora_adapted_lm_is_registered_served_exactly_and_continued_by_init_from(
+    tmp_path: Path, trained_family: Callable[[str], tuple[ProjectPaths, Path]]
+) -> None:
+    """GPT-2 adapted with LoRA: the registered model carries base LM + adapter, a fresh process embeds a
+    caption exactly as the training process last did, and fine-tuning from it starts from its adapter."""
+    import mlflow
+    import torch
+
+    from t2igan.text.encoder import weights_hash
+    from t2igan.training.init_from import load_initial_weights
+    from t2igan.training.text_model import TrainableText
+    from t2igan.training.trainer import Trainer
+
+    paths, encoder = trained_family("gpt2+lora")
+    params = parse_params(
+        tiny_params_dict(FEW, {"train": {"text": {"finetune": "lora"}}}, embed={"encoder": str(encoder)})
+    )
+    captions = pd.read_parquet(paths.clean_manifest)["caption"].head(2).tolist()
+    uri = f"sqlite:///{paths.mlruns / 'mlflow.db'}"
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, json.dumps(captions)],
+        cwd=tmp_path,
+        env=tool_env(MLFLOW_TRACKING_URI=uri),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    served = np.array(json.loads(done.stdout.strip().splitlines()[-1])["vectors"], dtype=np.float32)
+
+    # What the training process computed with its last adapter (the final checkpoint's)
+    text = TrainableText.build(params, paths, torch.device("cpu"))
+    text.load_state_dict(_checkpoint_text(paths))
+    with torch.no_grad():
+        in_training = text.vectors(text.tokens(np.arange(2))).numpy()
+    assert np.array_equal(served, in_training)
+    frozen = np.load(paths.embeddings_dir / EMBEDDINGS_FILE)[:2]
+    assert not np.allclose(served, frozen, atol=1e-4)  # the adaptation is what conditions the generator
+
+    # Lineage: the base LM, untouched, and the adapter's hash
+    reset_mlflow()
+    mlflow.set_tracking_uri(uri)
+    version = mlflow.MlflowClient().get_model_version_by_alias("t2igan", "champion")
+    record = read_json(paths.model_dir / "text_tuning" / "tuning.json")
+    assert version.tags["lineage.text.finetune"] == "lora"
+    assert version.tags["lineage.text.adapter_sha256"] == record["weights_sha256"]
+    assert version.tags["lineage.text.base_sha256"] == weights_hash(encoder)
+
+    # init_from the registered model: the adapter it was registered with, into a run adapted the same way
+    initial = load_initial_weights("models:/t2igan@champion", paths)
+    reset_mlflow()
+    fresh = TrainableText.build(params, paths, torch.device("cpu"))
+    trainer = Trainer(_gan(paths), params.train, torch.device("cpu"), text=fresh)
+    trainer.start_from(initial)
+    expected = _checkpoint_text(paths)
+    assert all(torch.equal(fresh.state_dict()[k], expected[k]) for k in expected)
+
+
+def _gan(paths: ProjectPaths) -> Any:
+    from t2igan.gan.config import GANConfig
+    from t2igan.gan.export import CONFIG_FILE
+
+    return GANConfig.from_dict(read_json(paths.model_dir / CONFIG_FILE)["gan"])

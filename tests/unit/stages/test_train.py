@@ -16,11 +16,17 @@ from tests.support.project import reset_mlflow, run_stages
 
 
 def weights_hash(paths: ProjectPaths) -> str:
-    state = load_file(str(paths.model_dir / "generator.safetensors"))
+    """Of the exported generator and, when training adapted the LM, of the adaptation's weights too."""
+    files = [
+        paths.model_dir / "generator.safetensors",
+        *sorted(paths.model_dir.glob("text_tuning/*.safetensors")),
+    ]
     digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(key.encode())
-        digest.update(state[key].numpy().tobytes())
+    for file in files:
+        state = load_file(str(file))
+        for key in sorted(state):
+            digest.update(key.encode())
+            digest.update(state[key].numpy().tobytes())
     return digest.hexdigest()
 
 
