@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,12 @@ from tests.support.png import decode_png
 from tests.support.services import model_server, post_invocations
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained_project(studio_project: tuple[ProjectPaths, Any]) -> ProjectPaths:
+    """The studio's project, built once per session: serving only reads its @champion (version 1)."""
+    return studio_project[0]
 
 
 @pytest.fixture(scope="module")

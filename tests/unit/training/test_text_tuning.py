@@ -34,8 +34,9 @@ def _text(kind: str, method: str, tmp_path: Path, **tuning: object) -> tuple[Tra
     return TrainableText(encoder, tuning_, encoder.token_ids(CAPTIONS)), directory
 
 
-def _trainer(text: TrainableText, method: str) -> Trainer:
-    params = TrainParams(gp_every=2, text=TextTuningParams(finetune=method, lr=1e-2))  # type: ignore[arg-type]
+def _trainer(text: TrainableText, method: str, updates: str = "alternating") -> Trainer:
+    tuning = TextTuningParams(finetune=method, lr=1e-2)  # type: ignore[arg-type]
+    params = TrainParams(gp_every=2, updates=updates, text=tuning)  # type: ignore[arg-type]
     return Trainer(tiny_gan(text_dim=text.encoder.dim), params, torch.device("cpu"), text=text)
 
 
@@ -46,12 +47,20 @@ def _images() -> torch.Tensor:
 ROWS = np.arange(len(CAPTIONS))
 
 
-@pytest.mark.parametrize(("kind", "method"), [("bert", "lora"), ("gpt2", "lora"), ("bert", "top_layers")])
+@pytest.mark.parametrize(
+    ("kind", "method", "updates"),
+    [
+        ("bert", "lora", "alternating"),
+        ("gpt2", "lora", "alternating"),
+        ("bert", "top_layers", "alternating"),
+        ("bert", "lora", "simultaneous"),
+    ],
+)
 def test_a_step_moves_the_adaptation_and_the_gan_and_leaves_the_base_lm_bit_identical(
-    kind: str, method: str, tmp_path: Path
+    kind: str, method: str, updates: str, tmp_path: Path
 ) -> None:
     text, _ = _text(kind, method, tmp_path)
-    trainer = _trainer(text, method)
+    trainer = _trainer(text, method, updates)
     adapted = {name for name, p in text.model.named_parameters() if p.requires_grad}
     base = {k: v.clone() for k, v in text.model.state_dict().items() if k not in adapted}
     before = text.state_dict()
