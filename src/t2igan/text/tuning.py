@@ -50,12 +50,15 @@ class Tuning:
 
     @classmethod
     def from_params(cls, cfg: TextTuningParams, model: nn.Module) -> Tuning:
-        targets = lora_targets(model) if cfg.finetune == "lora" else ()
+        """Only the method's own settings (the others zero), so that two runs adapted alike compare equal."""
+        if cfg.finetune != "lora":
+            return cls(cfg.finetune, 0, 0, (), cfg.top_layers)
+        targets = lora_targets(model)
         transposed = any(
             type(module).__name__ == "Conv1D" and name.rsplit(".", 1)[-1] in targets
             for name, module in model.named_modules()
         )
-        return cls(cfg.finetune, cfg.lora_rank, cfg.lora_alpha, targets, cfg.top_layers, transposed)
+        return cls(cfg.finetune, cfg.lora_rank, cfg.lora_alpha, targets, 0, transposed)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Tuning:
@@ -167,7 +170,6 @@ def save_tuning(model: nn.Module, tuning: Tuning, directory: Path) -> dict[str, 
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
-    state = {name: t.contiguous() for name, t in trainable_state(model).items()}
     if tuning.method == "lora":
         from peft import get_peft_model_state_dict
 
@@ -177,7 +179,7 @@ def save_tuning(model: nn.Module, tuning: Tuning, directory: Path) -> dict[str, 
         save_file({PEFT_PREFIX + k: v.contiguous() for k, v in adapters.items()}, str(target))
     else:
         target = directory / TOP_LAYERS_FILE
-        save_file(state, str(target))
+        save_file({name: t.contiguous() for name, t in trainable_state(model).items()}, str(target))
     record = tuning.record(hashlib.sha256(target.read_bytes()).hexdigest())
     write_json(directory / TUNING_FILE, record)
     return record

@@ -150,6 +150,14 @@ def test_peft_itself_loads_an_exported_lora_adapter(tmp_path: Path) -> None:
     assert torch.allclose(out.last_hidden_state, ours.last_hidden_state, atol=1e-6)
 
 
+def test_settings_of_the_other_method_do_not_make_two_adaptations_differ(tmp_path: Path) -> None:
+    a, _ = _text("bert", "lora", tmp_path / "a", top_layers=1)
+    b, _ = _text("bert", "lora", tmp_path / "b", top_layers=2)
+    c, _ = _text("bert", "top_layers", tmp_path / "c", lora_rank=4)
+    assert a.tuning == b.tuning
+    assert (c.tuning.lora_rank, c.tuning.targets, c.tuning.top_layers) == (0, (), 2)
+
+
 def test_more_top_layers_than_the_model_has_fail_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"train\.text\.top_layers: 5 is more than the model's 2 layers"):
         _text("bert", "top_layers", tmp_path, top_layers=5)
