@@ -19,7 +19,7 @@ from t2igan.config import Params
 from t2igan.data.manifest import read_clean_manifest
 from t2igan.errors import ConfigError
 from t2igan.paths import ProjectPaths
-from t2igan.text.encoder import TextEncoder, encoder_from_params
+from t2igan.text.encoder import TextEncoder, encoder_from_params, resolve_encoder_path
 from t2igan.text.tuning import (
     TokenBatch,
     Tuning,
@@ -48,8 +48,6 @@ class TrainableText:
 
     @classmethod
     def build(cls, params: Params, paths: ProjectPaths, device: torch.device) -> TrainableText:
-        from t2igan.text.encoder import resolve_encoder_path
-
         encoder = encoder_from_params(params.embed, resolve_encoder_path(params.embed.encoder))
         encoder.device = device
         captions = read_clean_manifest(paths)["caption"].astype(str).tolist()
