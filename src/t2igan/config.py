@@ -152,6 +152,12 @@ class ModelParams(_Strict):
     contrastive_dim: int = Field(
         128, ge=0, description="width of D's image-sentence contrastive embedding (train.contrastive_weight)"
     )
+    word_attention: bool = Field(
+        False,
+        description="G's later blocks and D's joint head attend to the caption's token states "
+        "(needs embed.token_states)",
+    )
+    word_blocks: int = Field(2, ge=1, description="G's last blocks that attend to words (word_attention)")
 
 
 class TextTuningParams(_Strict):
@@ -317,6 +323,19 @@ class Params(_Strict):
     # `register` would shadow ABCMeta.register on the model class: the YAML key stays `register`.
     registry: RegisterParams = Field(RegisterParams(), alias="register")
     tracking: TrackingParams = TrackingParams()
+
+    @model_validator(mode="after")
+    def _word_attention_needs_token_states(self) -> Params:
+        if self.train.model.word_attention and not self.embed.token_states:
+            raise ValueError(
+                "train.model.word_attention reads the captions' token states: set embed.token_states: true"
+            )
+        if self.train.model.word_attention and self.train.text.finetune != "none":
+            raise ValueError(
+                "train.model.word_attention reads the frozen LM's cached token states; it does not combine "
+                f"with train.text.finetune: {self.train.text.finetune} yet"
+            )
+        return self
 
 
 def section_hash(*sections: BaseModel) -> str:

@@ -42,6 +42,16 @@ print(json.dumps({"images": len(out), "vectors": vectors.tolist()}))
 WIDTHS = {"gpt2": WIDTH, "qwen2": WIDTH, "t5": WIDTH, "clip": PROJECTION, "siglip": WIDTH}
 
 
+WORDS = {"embed": {"token_states": True}, "train": {"model": {"word_attention": True}}}
+SERVED_IMAGES = """
+import json, sys
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model("models:/t2igan@champion")
+out = model.predict(pd.DataFrame({"caption": json.loads(sys.argv[1]), "seed": [3, 4]}))
+print(json.dumps(out["image"].tolist()))
+"""
+
+
 # A few steps and a small evaluation: what is tested is each family's plumbing, not the model's quality.
 FEW = {"train": {"steps": 4}, "evaluate": {"fid_samples": 12, "alignment_samples": 12, "grid_captions": 2}}
 
@@ -74,14 +84,17 @@ def trained_family(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], 
     cache = tmp_path_factory.mktemp("shared-cache")
 
     def get(kind: str) -> tuple[ProjectPaths, Path]:
-        """`kind`, or `kind+lora`: its LM adapted with LoRA while the GAN trains."""
+        """`kind`, `kind+lora` (its LM adapted with LoRA while the GAN trains) or `kind+words` (G and D attend
+        to its token states)."""
         if kind not in trained:
-            family, _, finetune = kind.partition("+")
+            family, _, variant = kind.partition("+")
             root = tmp_path_factory.mktemp(family)
             encoder = build(family, root / "lm")
             first = next(iter(trained.values()), None)
             data = first[0].root / "data" if first else None
-            tuning = {"train": {"text": {"finetune": finetune}}} if finetune else {}
+            tuning = {"train": {"text": {"finetune": variant}}} if variant == "lora" else {}
+            if variant == "words":
+                tuning = WORDS
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("T2IGAN_CACHE_DIR", str(cache))
                 trained[kind] = (_trained(root, encoder, data, tuning), encoder)
@@ -206,6 +219,53 @@ def test_a_lora_adapted_lm_is_registered_served_exactly_and_continued_by_init_fr
     trainer.start_from(initial)
     expected = _checkpoint_text(paths)
     assert all(torch.equal(fresh.state_dict()[k], expected[k]) for k in expected)
+
+
+def test_word_attention_trains_evaluates_and_is_served_on_the_words_training_read(
+    tmp_path: Path, trained_family: Callable[[str], tuple[ProjectPaths, Path]]
+) -> None:
+    """CLIP's token states (the tower's hidden width, not its projection's) through G and D: evaluated,
+    registered, and served from a fresh process with the images the cached token states give."""
+    import torch
+
+    from t2igan.gan.conditioning import CaptionFeatures
+    from t2igan.gan.export import load_generator
+    from t2igan.gan.sampling import generate, noise_for_seeds
+    from t2igan.text.embeddings import load_token_states
+
+    paths, _ = trained_family("clip+words")
+    gan = _gan(paths)
+    assert gan.word_attention and (gan.text_dim, gan.word_dim) == (PROJECTION, WIDTH)
+    assert read_json(paths.metrics("eval"))["fid_12"] > 0
+    assert read_json(paths.metrics("register"))["promoted"]
+
+    manifest = pd.read_parquet(paths.clean_manifest)
+    captions = manifest["caption"].head(2).tolist()
+    done = subprocess.run(
+        [sys.executable, "-c", SERVED_IMAGES, json.dumps(captions)],
+        cwd=tmp_path,
+        env=tool_env(MLFLOW_TRACKING_URI=f"sqlite:///{paths.mlruns / 'mlflow.db'}"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    served = np.stack([decode_png(image) for image in json.loads(done.stdout.strip().splitlines()[-1])])
+
+    generator, _ = load_generator(paths.model_dir)
+    tokens = load_token_states(paths.embeddings_dir, len(manifest))
+    cached = CaptionFeatures(
+        np.load(paths.embeddings_dir / EMBEDDINGS_FILE)[:2], np.asarray(tokens.states[:2]), tokens.lengths[:2]
+    )
+    from_cache = generate(generator, cached, [3, 4])
+    assert np.abs(served.astype(int) - from_cache.astype(int)).max() <= 1  # float rounding at most
+    # the words matter: the same sentences with the other caption's words draw otherwise (before rounding)
+    noise, sentence = noise_for_seeds([3, 4], gan.z_dim), torch.from_numpy(cached.sentence)
+    words = cached.words()
+    assert words is not None
+    with torch.no_grad():
+        swapped = words.roll(1)  # each image given the other caption's words
+        assert not torch.allclose(generator(noise, sentence, swapped), generator(noise, sentence, words))
 
 
 def _gan(paths: ProjectPaths) -> Any:

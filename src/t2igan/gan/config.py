@@ -10,21 +10,33 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from t2igan.config import ModelParams, PowerOfTwo
 
 # What a config saved before these fields existed meant: a model exported then was built without them.
-SAVED_BEFORE_THE_FIELD: dict[str, Any] = {"d_projection": False, "text_in_seed": False, "contrastive_dim": 0}
+SAVED_BEFORE_THE_FIELD: dict[str, Any] = {
+    "d_projection": False,
+    "text_in_seed": False,
+    "contrastive_dim": 0,
+    "word_attention": False,
+}
 
 
 class GANConfig(ModelParams):
     image_size: PowerOfTwo = Field(ge=8, description="side of the images")
     text_dim: int = Field(ge=1, description="width of the sentence embedding")
+    word_dim: int = Field(0, ge=0, description="width of the token states (word_attention; 0 = none)")
 
     @classmethod
-    def build(cls, model: ModelParams, *, image_size: int, text_dim: int) -> GANConfig:
-        return cls(image_size=image_size, text_dim=text_dim, **model.model_dump())
+    def build(cls, model: ModelParams, *, image_size: int, text_dim: int, word_dim: int = 0) -> GANConfig:
+        return cls(image_size=image_size, text_dim=text_dim, word_dim=word_dim, **model.model_dump())
+
+    @model_validator(mode="after")
+    def _words_have_a_width(self) -> GANConfig:
+        if self.word_attention and self.word_dim < 1:
+            raise ValueError("word_attention needs the token states' width (word_dim)")
+        return self
 
     @property
     def levels(self) -> int:

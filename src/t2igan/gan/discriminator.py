@@ -1,7 +1,8 @@
 """Discriminator: image features judged together with the sentence.
 
 Split into `features` (image only) and `head` (features + sentence), so one pass over the real images serves
-both the matching and the mismatched-caption terms, as in DF-GAN.
+both the matching and the mismatched-caption terms, as in DF-GAN. With word attention the head also reads,
+per position of its 4x4 map, the words that position attends to.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t2igan.gan.conditioning import Words
 from t2igan.gan.config import GANConfig, widths
+from t2igan.gan.word_attention import WordAttention
 
 
 class DownBlock(nn.Module):
@@ -48,8 +51,14 @@ class Discriminator(nn.Module):
             *(DownBlock(chans[i], chans[i + 1], config.d_gate_init) for i in range(config.levels))
         )
         self.text_proj = nn.Linear(config.text_dim, config.cond_dim)
+        # Word context beside the sentence in the joint head, its values started at zero (a no-op at first)
+        self.word_context: WordAttention | None = None
+        if config.word_attention:
+            self.word_context = WordAttention(chans[-1], config.word_dim, config.cond_dim, config.cond_dim)
+            nn.init.zeros_(self.word_context.value.weight)
+        joint_in = chans[-1] + config.cond_dim * (2 if self.word_context is not None else 1)
         self.joint = nn.Sequential(
-            nn.Conv2d(chans[-1] + config.cond_dim, config.d_nf * 2, 3, 1, 1, bias=False),
+            nn.Conv2d(joint_in, config.d_nf * 2, 3, 1, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(config.d_nf * 2, 1, 4, 1, 0, bias=False),
         )
@@ -70,10 +79,16 @@ class Discriminator(nn.Module):
         """[B, 3, S, S] in [-1, 1] -> [B, C, 4, 4]."""
         return self.blocks(self.from_rgb(images))
 
-    def head(self, features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """Joint image-sentence logit, [B]; `text` normalised with `normalize_text` by the caller."""
+    def head(self, features: torch.Tensor, text: torch.Tensor, words: Words | None = None) -> torch.Tensor:
+        """Joint image-sentence logit, [B]; `text` normalised with `normalize_text` by the caller, `words` the
+        captions' token states (for a discriminator with word attention)."""
         cond = self.text_proj(text)[:, :, None, None].expand(-1, -1, features.shape[2], features.shape[3])
-        logits = self.joint(torch.cat([features, cond], dim=1)).flatten()
+        parts = [features, cond]
+        if self.word_context is not None:
+            if words is None:
+                raise ValueError("this discriminator attends to words: pass the captions' token states")
+            parts.append(self.word_context(features, words))
+        logits = self.joint(torch.cat(parts, dim=1)).flatten()
         if self.projection is not None:
             pooled = F.leaky_relu(features, 0.2).mean(dim=(2, 3))
             logits = logits + (self.projection(text) * pooled).sum(dim=1)
@@ -88,5 +103,5 @@ class Discriminator(nn.Module):
         sentence = F.normalize(self.contrast_text(text).float(), dim=1)
         return image @ sentence.T
 
-    def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images), text)
+    def forward(self, images: torch.Tensor, text: torch.Tensor, words: Words | None = None) -> torch.Tensor:
+        return self.head(self.features(images), text, words)

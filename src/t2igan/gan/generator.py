@@ -3,7 +3,8 @@
 DF-GAN's one-stage design: a linear layer makes a 4x4 map from the noise, then each up-sampling block applies
 two deep-fusion steps, per-channel affine transforms whose scale and shift are predicted from the condition
 (noise concatenated with the projected sentence embedding). The projection is the trainable adapter over the
-frozen language model.
+frozen language model. With word attention, G's last `word_blocks` blocks are each followed by a spatial
+fusion with the caption's words (`t2igan.gan.word_attention.WordFusion`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from t2igan.gan.conditioning import normalize_text
+from t2igan.gan.conditioning import Words, normalize_text
 from t2igan.gan.config import GANConfig, widths
 from t2igan.gan.resample import upsample_conv3x3
+from t2igan.gan.word_attention import WordFusion
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -104,11 +106,22 @@ class Generator(nn.Module):
             UpBlock(fused_dim, chans[i], chans[i + 1], config.g_norm) for i in range(config.levels)
         )
         self.to_rgb = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(chans[-1], 3, 3, padding=1), nn.Tanh())
+        # Keyed by block index: the later blocks, at the resolutions where there are regions to tell apart
+        self.word_fusion = nn.ModuleDict()
+        if config.word_attention:
+            first = max(config.levels - config.word_blocks, 0)
+            for i in range(first, config.levels):
+                self.word_fusion[str(i)] = WordFusion(chans[i + 1], config.word_dim, config.cond_dim)
 
-    def forward(self, z: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """z: [B, z_dim], text: [B, text_dim] sentence embeddings -> images in [-1, 1], [B, 3, S, S]."""
+    def forward(self, z: torch.Tensor, text: torch.Tensor, words: Words | None = None) -> torch.Tensor:
+        """z: [B, z_dim], text: [B, text_dim] sentence embeddings, `words` their token states (for a generator
+        with word attention) -> images in [-1, 1], [B, 3, S, S]."""
+        if self.word_fusion and words is None:
+            raise ValueError("this generator attends to words: pass the captions' token states")
         cond = torch.cat([z, self.text_proj(normalize_text(text))], dim=1)
         h = self.fc(cond if self.config.text_in_seed else z).view(z.shape[0], -1, 4, 4)
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             h = block(h, cond)
+            if str(i) in self.word_fusion and words is not None:
+                h = self.word_fusion[str(i)](h, words)
         return self.to_rgb(h)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from t2igan.gan.conditioning import Words
 from t2igan.gan.discriminator import Discriminator
 
 
@@ -37,13 +38,21 @@ def contrastive(scores: torch.Tensor, temperature: float, symmetric: bool) -> to
 
 
 def matching_aware_gp(
-    disc: Discriminator, images: torch.Tensor, text: torch.Tensor, weight: float, power: float
+    disc: Discriminator,
+    images: torch.Tensor,
+    text: torch.Tensor,
+    weight: float,
+    power: float,
+    words: Words | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return (penalty, real features, real logits) from one pass, which the hinge terms then reuse."""
+    """Return (penalty, real features, real logits) from one pass, which the hinge terms then reuse.
+
+    With word attention the words are an input of the pass but not of the penalty: it stays DF-GAN's, with
+    respect to the image and the sentence (the words' states are of the same captions)."""
     images = images.detach().requires_grad_(True)
     text = text.detach().requires_grad_(True)
     features = disc.features(images)
-    logits = disc.head(features, text)
+    logits = disc.head(features, text, words)
     grad_img, grad_text = torch.autograd.grad(logits.sum(), (images, text), create_graph=True)
     norm = torch.cat([grad_img.flatten(1), grad_text.flatten(1)], dim=1).norm(2, dim=1)
     return weight * norm.pow(power).mean(), features, logits

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from t2igan.gan.conditioning import CaptionFeatures
 from t2igan.gan.generator import Generator
 from t2igan.pixels import to_uint8
 
@@ -66,22 +67,32 @@ def noise_for_seeds(seeds: Sequence[int], z_dim: int, truncation: float | None =
 @torch.inference_mode()
 def generate(
     generator: Generator,
-    text: torch.Tensor | np.ndarray,
+    text: CaptionFeatures | torch.Tensor | np.ndarray,
     seeds: Sequence[int],
     batch_size: int = 64,
     truncation: float | None = None,
 ) -> np.ndarray:
-    """Images (uint8 NHWC) for sentence embeddings `text` [N, D], one seed per image, optionally truncated."""
+    """Images (uint8 NHWC) for sentence embeddings `text` [N, D] (with their token states, for a generator
+    with word attention), one seed per image, optionally truncated."""
     if generator.training:
         # In training mode batch norm would mix the images of a batch and update its running statistics.
         raise ValueError("generate() needs a generator in eval mode (call .eval())")
+    if not isinstance(text, CaptionFeatures):
+        text = CaptionFeatures(np.asarray(text, dtype=np.float32))
+    if generator.config.word_attention and text.tokens is None:
+        raise ValueError("this generator attends to words: give generate() the captions' token states")
     device = next(generator.parameters()).device
-    text = torch.as_tensor(np.asarray(text, dtype=np.float32))
+    sentence = torch.as_tensor(np.asarray(text.sentence, dtype=np.float32))
     noise = noise_for_seeds(seeds, generator.config.z_dim, truncation)
     out = []
     for start in range(0, len(seeds), batch_size):
         stop = start + batch_size
-        images = generator(noise[start:stop].to(device), text[start:stop].to(device))
+        words = text.rows(slice(start, stop)).words() if generator.config.word_attention else None
+        images = generator(
+            noise[start:stop].to(device),
+            sentence[start:stop].to(device),
+            words.to(device) if words is not None else None,
+        )
         out.append(to_uint8(images.float()).cpu().numpy())
     size = generator.config.image_size
     return np.concatenate(out) if out else np.zeros((0, size, size, 3), dtype=np.uint8)

@@ -26,12 +26,13 @@ from t2igan.data.manifest import read_clean_manifest
 from t2igan.data.splits import TEST, TRAIN
 from t2igan.data.store import open_store
 from t2igan.errors import StageInputError
+from t2igan.gan.conditioning import CaptionFeatures
 from t2igan.gan.export import WEIGHTS_FILE, load_generator
 from t2igan.gan.sampling import generate
 from t2igan.io import sha256_file
 from t2igan.metrics.inception import InceptionFeatures
 from t2igan.paths import ProjectPaths
-from t2igan.text.embeddings import load_embeddings, read_encoder_record
+from t2igan.text.embeddings import TokenStates, load_embeddings, load_token_states, read_encoder_record
 from t2igan.text.tuning import TUNING_DIR
 
 if TYPE_CHECKING:
@@ -89,6 +90,10 @@ class EvalContext:
             )
         self.text = embeddings.vectors  # the frozen LM's caption embeddings, one row per manifest row
         self.text_fingerprint = embeddings.fingerprint
+        # Their token states (memory-mapped), for a generator that attends to words
+        self.tokens: TokenStates | None = None
+        if self.generator.config.word_attention:
+            self.tokens = load_token_states(paths.embeddings_dir, expected_rows=len(self.manifest))
         self.tuning: dict[str, Any] | None = meta.get("text_tuning")
         # A generator is its weights and, when its LM was adapted with it, that adaptation's
         self.generator_sha = sha256_file(model_dir / WEIGHTS_FILE)
@@ -124,16 +129,23 @@ class EvalContext:
         tuning_dir = self.model_dir / TUNING_DIR if adapted and self.tuning is not None else None
         return TextEncoder(resolve_encoder_path(spec.name), spec, device=self.device, tuning_dir=tuning_dir)
 
-    def encode(self, captions: list[str]) -> np.ndarray:
-        """What the generator is conditioned on for new captions (the adapted LM's vectors, when adapted)."""
-        return np.asarray(self.encoder(adapted=True).encode(captions), dtype=np.float32)
+    def encode(self, captions: list[str]) -> CaptionFeatures:
+        """What the generator is conditioned on for new captions (the adapted LM's vectors, when adapted, and
+        the token states, when it attends to words)."""
+        encoder = self.encoder(adapted=True)
+        if not self.generator.config.word_attention:
+            return CaptionFeatures(np.asarray(encoder.encode(captions), dtype=np.float32))
+        encoded = encoder.encode_with_tokens(captions, tokens=True)
+        return CaptionFeatures.from_ragged(encoded.vectors, encoded.states)
 
-    def conditioning(self, rows: np.ndarray) -> np.ndarray:
-        """What the generator is conditioned on for manifest `rows`: the cached embeddings, or, when its LM
-        was adapted with it, that LM's vectors (computed for the rows asked for only)."""
-        if self.tuning is None:
-            return self.text[rows]
-        return self.encode(self.manifest.loc[rows, "caption"].astype(str).tolist())
+    def conditioning(self, rows: np.ndarray) -> CaptionFeatures:
+        """What the generator is conditioned on for manifest `rows`: the cached embeddings (and token states),
+        or, when its LM was adapted with it, that LM's vectors (computed for the rows asked for only)."""
+        if self.tuning is not None:
+            return self.encode(self.manifest.loc[rows, "caption"].astype(str).tolist())
+        if self.tokens is None:
+            return CaptionFeatures(self.text[rows])
+        return CaptionFeatures(self.text[rows], np.asarray(self.tokens.states[rows]), self.tokens.lengths[rows])
 
     def generate(self, rows: pd.DataFrame, first_seed: int) -> np.ndarray:
         """Images for the captions of `rows`, seeds first_seed, first_seed + 1, ..."""
@@ -162,7 +174,7 @@ class EvalContext:
         cfg = self.cfg
         captions, index = grid_rows(self.paths, cfg.grid_captions)
         seeds = [cfg.seed + s for _ in captions for s in range(cfg.grid_seeds)]
-        images = generate(self.generator, np.repeat(self.conditioning(index), cfg.grid_seeds, axis=0), seeds)
+        images = generate(self.generator, self.conditioning(index).repeat(cfg.grid_seeds), seeds)
         return Grid(captions, images, cfg.grid_seeds)
 
     @cached_property

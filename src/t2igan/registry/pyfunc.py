@@ -24,6 +24,7 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from mlflow.types.schema import AnyType
 
 if TYPE_CHECKING:
+    from t2igan.gan.conditioning import CaptionFeatures
     from t2igan.registry.requests import ImageRequest
 
 # seed and num_images are optional whole numbers. They are declared as any type so that the scoring server
@@ -101,9 +102,8 @@ class TextToImageModel(PythonModel):
             raise _bad_request(str(exc)) from None
         captions = list(dict.fromkeys(request.caption for request in requests))
         self._refuse_over_long(requests)
-        vectors = self.encoder.encode(captions)
         lookup = {caption: i for i, caption in enumerate(captions)}
-        text = vectors[[lookup[request.caption] for request in requests]]
+        text = self._features(captions).rows(np.array([lookup[request.caption] for request in requests]))
         images = self._generate(text, [request.seed for request in requests], truncation)
         return pd.DataFrame(
             {
@@ -127,7 +127,17 @@ class TextToImageModel(PythonModel):
                     f"({self.encoder.spec.name}) reads at most {limit}: shorten it"
                 )
 
-    def _generate(self, text: np.ndarray, seeds: list[int], truncation: float | None) -> np.ndarray:
+    def _features(self, captions: list[str]) -> CaptionFeatures:
+        """The sentence vectors and, for a generator that attends to words, the token states, as embed wrote
+        them for the training captions (the same encoder call)."""
+        from t2igan.gan.conditioning import CaptionFeatures
+
+        if not self.generator.config.word_attention:
+            return CaptionFeatures(self.encoder.encode(captions))
+        encoded = self.encoder.encode_with_tokens(captions, tokens=True)
+        return CaptionFeatures.from_ragged(encoded.vectors, encoded.states)
+
+    def _generate(self, text: CaptionFeatures, seeds: list[int], truncation: float | None) -> np.ndarray:
         """Batch by batch, stopping past the request's time budget (a 504 that names it)."""
         from t2igan.gan.sampling import generate
 
@@ -141,5 +151,7 @@ class TextToImageModel(PythonModel):
                     error_code=DEADLINE_EXCEEDED,
                 )
             end = start + BATCH
-            parts.append(generate(self.generator, text[start:end], seeds[start:end], BATCH, truncation))
+            parts.append(
+                generate(self.generator, text.rows(slice(start, end)), seeds[start:end], BATCH, truncation)
+            )
         return np.concatenate(parts)

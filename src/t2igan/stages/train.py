@@ -47,13 +47,13 @@ def run(params: Params, paths: ProjectPaths) -> TrainResult:
 
 def _train(params: Params, paths: ProjectPaths, device: torch.device, world: World) -> TrainResult:
     cfg = params.train
-    data = TrainingSet.load(paths, TRAIN)
-    gan = GANConfig.build(cfg.model, image_size=data.image_size, text_dim=data.text_dim)
+    data = TrainingSet.load(paths, TRAIN, words=cfg.model.word_attention)
+    gan = GANConfig.build(cfg.model, image_size=data.image_size, text_dim=data.text_dim, word_dim=data.word_dim)
     text = TrainableText.build(params, paths, device) if cfg.text.finetune != "none" else None
     trainer = Trainer(gan, cfg, device, world, text)
     checkpoints = CheckpointManager(paths.checkpoints_dir, cfg.keep_last)
     start = resume_or_initialise(trainer, params, paths, checkpoints, data.embeddings.fingerprint)
-    grid = SampleGrid.fixed(paths, data.embeddings, text.embed_rows if text else None)
+    grid = SampleGrid.fixed(paths, data.embeddings, text.embed_rows if text else None, data.tokens)
     sampler = BatchSampler(data, cfg.batch_size, cfg.seed, shard=world.rank, shards=world.size, text=text)
     info = DatasetInfo.read(paths)
     tracked = training_run(params, paths, info, start, grid) if world.is_main else contextlib.nullcontext()

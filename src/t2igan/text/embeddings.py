@@ -77,6 +77,36 @@ def read_encoder_record(directory: Path) -> dict[str, Any]:
     return record
 
 
+@dataclass(frozen=True)
+class TokenStates:
+    """Every caption's token states, memory-mapped: a batch reads its own rows from disk, nothing more."""
+
+    states: np.ndarray  # float16 [N, longest caption, W], zero-padded (np.memmap)
+    lengths: np.ndarray  # int32 [N], tokens per caption
+
+    @property
+    def width(self) -> int:
+        return int(self.states.shape[2])
+
+
+def load_token_states(directory: Path, expected_rows: int) -> TokenStates:
+    """tokens.npy and token_lengths.npy, checked against the clean manifest (for word attention)."""
+    path, lengths_path = directory / TOKENS_FILE, directory / TOKEN_LENGTHS_FILE
+    if not path.is_file() or not lengths_path.is_file():
+        raise StageInputError(
+            f"{path}: not found; word attention reads the captions' token states "
+            "(set embed.token_states: true and run `t2igan embed`)"
+        )
+    states = np.load(path, mmap_mode="r")
+    lengths = np.load(lengths_path)
+    if states.shape[0] != expected_rows or lengths.shape[0] != expected_rows:
+        raise StageInputError(
+            f"{path}: token states of {states.shape[0]} captions for {expected_rows} manifest rows "
+            "(re-run `t2igan embed`)"
+        )
+    return TokenStates(states, lengths)
+
+
 def load_embeddings(directory: Path, expected_rows: int) -> Embeddings:
     """Read embed's outputs and check they line up with the clean manifest."""
     vectors_path = directory / EMBEDDINGS_FILE

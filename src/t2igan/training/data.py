@@ -1,4 +1,5 @@
-"""The training feed: images from the memory-mapped store, a caption embedding per image per step.
+"""The training feed: images from the memory-mapped store, a caption embedding per image per step (and, for
+word attention, that caption's token states, read from their memory-mapped file batch by batch).
 
 Several captions of one image stay together: each step picks one of the image's captions at random (DF-GAN
 does the same), so an epoch is an epoch over images, not captions. Every random choice is a function of
@@ -17,9 +18,10 @@ import torch
 from t2igan.data.manifest import read_clean_manifest
 from t2igan.data.store import open_store
 from t2igan.errors import DataError
+from t2igan.gan.conditioning import Words
 from t2igan.paths import ProjectPaths
 from t2igan.pixels import to_network
-from t2igan.text.embeddings import Embeddings, load_embeddings
+from t2igan.text.embeddings import Embeddings, TokenStates, load_embeddings, load_token_states
 from t2igan.text.tuning import TokenBatch
 
 if TYPE_CHECKING:
@@ -32,11 +34,14 @@ class TrainingSet:
     store_index: np.ndarray  # [M] store rows of this split's images
     caption_rows: list[np.ndarray]  # per image: its rows in `embeddings`
     embeddings: Embeddings
+    tokens: TokenStates | None = None  # per-token states, rows as `embeddings` (word attention)
 
     @classmethod
-    def load(cls, paths: ProjectPaths, split: str = "train") -> TrainingSet:
+    def load(cls, paths: ProjectPaths, split: str = "train", words: bool = False) -> TrainingSet:
+        """`words`: also the captions' token states (memory-mapped)."""
         manifest = read_clean_manifest(paths)
         embeddings = load_embeddings(paths.embeddings_dir, expected_rows=len(manifest))
+        tokens = load_token_states(paths.embeddings_dir, len(manifest)) if words else None
         rows = manifest.reset_index(drop=True)
         rows["row"] = np.arange(len(rows))
         chosen = rows[rows["split"] == split]
@@ -45,7 +50,7 @@ class TrainingSet:
         grouped = chosen.groupby("store_index", sort=True)["row"]
         store_index = np.array(list(grouped.groups), dtype=np.int64)
         caption_rows = [np.asarray(group, dtype=np.int64) for _, group in grouped]
-        return cls(open_store(paths.image_store), store_index, caption_rows, embeddings)
+        return cls(open_store(paths.image_store), store_index, caption_rows, embeddings, tokens)
 
     def __len__(self) -> int:
         return len(self.store_index)
@@ -53,6 +58,16 @@ class TrainingSet:
     @property
     def text_dim(self) -> int:
         return self.embeddings.dim
+
+    @property
+    def word_dim(self) -> int:
+        return self.tokens.width if self.tokens is not None else 0
+
+    def words(self, rows: np.ndarray) -> Words | None:
+        """Token states of embedding `rows`, cut to the longest of them (None without token states)."""
+        if self.tokens is None:
+            return None
+        return Words.from_padded(self.tokens.states[rows], self.tokens.lengths[rows])
 
     @property
     def image_size(self) -> int:
@@ -106,14 +121,17 @@ class BatchSampler:
             start += len(take)
         return np.concatenate(out)
 
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | TokenBatch]:
-        """(images in [-1, 1] as float NCHW, sentence embeddings or, for the adapted LM, tokens) for `step`."""
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | TokenBatch, Words | None]:
+        """(images in [-1, 1] as float NCHW, sentence embeddings or, for the adapted LM, tokens, and the
+        captions' token states when the set has them) for `step`."""
         positions = self.positions(step)
         rng = np.random.default_rng(stream_seed(self.seed, step, 1))
         rows = [(choices := self.dataset.caption_rows[p])[int(rng.integers(len(choices)))] for p in positions]
         positions, rows = positions[self.shard :: self.shards], rows[self.shard :: self.shards]
         pixels = self.dataset.store[self.dataset.store_index[positions]]
         images = to_network(pixels)
+        rows_array = np.asarray(rows, dtype=np.int64)
+        words = self.dataset.words(rows_array)
         if self.text is not None:
-            return images, self.text.tokens(np.asarray(rows))
-        return images, torch.from_numpy(self.dataset.embeddings.vectors[rows])
+            return images, self.text.tokens(rows_array), words
+        return images, torch.from_numpy(self.dataset.embeddings.vectors[rows_array]), words

@@ -93,9 +93,9 @@ def train_steps(
     ranks = trainer.world.size
     bar = Progress("train", "steps", intervals.steps, unit="step", done=start, shown=run_log is not None)
     for step in range(start, intervals.steps):
-        images, text = sampler.batch(step)
+        images, text, words = sampler.batch(step)
         try:
-            last = trainer.step(step, images, text)
+            last = trainer.step(step, images, text, words)
         except Exception:
             newest = checkpointer.manager.newest_path()
             log.error("training stopped at step %d; last good checkpoint: %s", step, newest or "none")

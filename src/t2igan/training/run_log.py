@@ -22,11 +22,12 @@ import numpy as np
 from t2igan.config import Params
 from t2igan.data.dataset import DatasetInfo
 from t2igan.data.fixed_captions import grid_rows
+from t2igan.gan.conditioning import CaptionFeatures
 from t2igan.gan.generator import Generator
 from t2igan.gan.sampling import generate, image_grid
 from t2igan.io import atomic_path, read_json, write_json
 from t2igan.paths import ProjectPaths
-from t2igan.text.embeddings import Embeddings
+from t2igan.text.embeddings import Embeddings, TokenStates
 from t2igan.tracking import RunRef, configure, start_run
 from t2igan.training.resume import Start
 
@@ -43,7 +44,7 @@ class SampleGrid:
     """Fixed captions (half seen, half held-out combinations) x fixed seeds: the run's picture over time."""
 
     captions: list[str]
-    text: np.ndarray  # their embeddings
+    text: CaptionFeatures  # their embeddings (and token states, for word attention)
     rows: np.ndarray | None = None  # their manifest rows
     conditioning: Callable[[np.ndarray], np.ndarray] | None = None  # rows -> vectors from the adapted LM
 
@@ -53,17 +54,22 @@ class SampleGrid:
         paths: ProjectPaths,
         embeddings: Embeddings,
         conditioning: Callable[[np.ndarray], np.ndarray] | None = None,
+        tokens: TokenStates | None = None,
     ) -> SampleGrid:
-        """`conditioning`: the adapted LM's vectors, as it is when the grid is drawn (else the cached ones)."""
+        """`conditioning`: the adapted LM's vectors, as it is when the grid is drawn (else the cached ones);
+        `tokens`: the captions' token states, for a generator with word attention."""
         captions, rows = grid_rows(paths, SAMPLE_CAPTIONS)
-        return cls(captions, embeddings.vectors[rows], np.asarray(rows), conditioning)
+        features = CaptionFeatures(embeddings.vectors[rows])
+        if tokens is not None:
+            features = CaptionFeatures(features.sentence, np.asarray(tokens.states[rows]), tokens.lengths[rows])
+        return cls(captions, features, np.asarray(rows), conditioning)
 
     def render(self, generator: Generator) -> Any:
         text = self.text
         if self.conditioning is not None and self.rows is not None:
-            text = self.conditioning(self.rows)
+            text = CaptionFeatures(self.conditioning(self.rows), text.tokens, text.lengths)
         seeds = [s for _ in range(len(text)) for s in range(SAMPLE_SEEDS)]
-        images = generate(generator, np.repeat(text, SAMPLE_SEEDS, axis=0), seeds)
+        images = generate(generator, text.repeat(SAMPLE_SEEDS), seeds)
         return image_grid(images, columns=SAMPLE_SEEDS * 2)
 
 

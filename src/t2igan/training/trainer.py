@@ -26,7 +26,7 @@ from torch import nn
 from t2igan.config import TrainParams
 from t2igan.errors import ConfigError, TrainingDiverged
 from t2igan.gan.augment import diff_augment
-from t2igan.gan.conditioning import normalize_text
+from t2igan.gan.conditioning import Words, normalize_text
 from t2igan.gan.config import GANConfig
 from t2igan.gan.discriminator import Discriminator
 from t2igan.gan.ema import make_ema, update_ema
@@ -118,10 +118,16 @@ class _Batch:
     g_text: torch.Tensor  # what G is conditioned on: the same, without the LM's gradient
     z: torch.Tensor
     augment: Callable[[torch.Tensor], torch.Tensor]  # what every image D sees goes through
+    words: Words | None = None  # the captions' token states, for word attention
 
     @property
     def mismatched(self) -> torch.Tensor:
         return self.text.roll(1, dims=0)
+
+    @property
+    def mismatched_words(self) -> Words | None:
+        """The words of the same mismatched captions as `mismatched`."""
+        return self.words.roll(1) if self.words is not None else None
 
 
 @dataclass(frozen=True)
@@ -196,9 +202,14 @@ class Trainer:
         seed = stream_seed(self.params.seed, step, stream + 100 * self.world.rank)
         return torch.Generator(device=self.device).manual_seed(seed)
 
-    def step(self, step: int, real: torch.Tensor, text: torch.Tensor | TokenBatch) -> StepLosses:
-        """`text`: sentence vectors, or the captions' tokens when the LM is adapted."""
-        batch = self._batch(step, real, text)
+    def step(
+        self, step: int, real: torch.Tensor, text: torch.Tensor | TokenBatch, words: Words | None = None
+    ) -> StepLosses:
+        """`text`: sentence vectors, or the captions' tokens when the LM is adapted; `words`: their token
+        states, for a model with word attention."""
+        if self.gan.word_attention and words is None:
+            raise ConfigError("this model attends to words: the batches need the captions' token states")
+        batch = self._batch(step, real, text, words)
         with self._autocast():
             judged = self._discriminator_pass(step, batch)
         if self.simultaneous:
@@ -211,7 +222,9 @@ class Trainer:
         self._guard(step, losses)
         return losses
 
-    def _batch(self, step: int, real: torch.Tensor, text: torch.Tensor | TokenBatch) -> _Batch:
+    def _batch(
+        self, step: int, real: torch.Tensor, text: torch.Tensor | TokenBatch, words: Words | None
+    ) -> _Batch:
         p = self.params
         real = real.to(self.device, non_blocking=True, memory_format=self.accel.memory_format)
         if isinstance(text, TokenBatch):
@@ -231,7 +244,8 @@ class Trainer:
             )
         # The LM learns with D, from D's loss: it is the critic's half that tells captions apart. Were G's
         # loss to move it too, G could move its own targets (make captions alike, so D cannot mismatch them).
-        return _Batch(augment(real), text, text.detach(), z, augment)
+        on_device = words.to(self.device) if words is not None and self.gan.word_attention else None
+        return _Batch(augment(real), text, text.detach(), z, augment, on_device)
 
     def _discriminator_pass(self, step: int, batch: _Batch) -> _DiscriminatorPass:
         """D's loss from one pass over reals (with MA-GP when due), mismatched captions and fakes."""
@@ -239,16 +253,16 @@ class Trainer:
         gp = None
         if self.penalty is not None and self.penalty.due(step):
             gp, real_features, real_logits = matching_aware_gp(
-                D, batch.real, batch.text, self.penalty.applied_weight, self.penalty.power
+                D, batch.real, batch.text, self.penalty.applied_weight, self.penalty.power, batch.words
             )
         else:
             real_features = self._d_features(batch.real)
-            real_logits = self._d_head(real_features, batch.text)
-        mismatched_logits = self._d_head(real_features, batch.mismatched)
-        fake = self._g(batch.z, batch.g_text)
+            real_logits = self._d_head(real_features, batch.text, batch.words)
+        mismatched_logits = self._d_head(real_features, batch.mismatched, batch.mismatched_words)
+        fake = self._g(batch.z, batch.g_text, batch.words)
         # Simultaneous updates: this one pass of D over the fakes also gives G its gradient.
         fake_features = self._d_features(batch.augment(fake if self.simultaneous else fake.detach()))
-        fake_logits = self._d_head(fake_features, batch.text)
+        fake_logits = self._d_head(fake_features, batch.text, batch.words)
         loss_d = d_hinge(real_logits, fake_logits, mismatched_logits)
         if p.contrastive_weight > 0:
             scores = D.match_scores(real_features, batch.text)
@@ -280,7 +294,8 @@ class Trainer:
         with _frozen(self.discriminator):  # G's step: no gradient for D's weights
             with self._autocast():
                 features = self._d_features(batch.augment(judged.fake))
-                loss_g = self._generator_loss(features, self._d_head(features, batch.g_text), batch.g_text)
+                logits = self._d_head(features, batch.g_text, batch.words)
+                loss_g = self._generator_loss(features, logits, batch.g_text)
             self._update([(self.generator, self.opt_g)], loss_g)
         return loss_g
 

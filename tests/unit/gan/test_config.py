@@ -12,9 +12,13 @@ from t2igan.gan.config import SAVED_BEFORE_THE_FIELD, GANConfig
 def test_a_config_is_the_model_params_plus_the_data_s_sizes() -> None:
     model = ModelParams(nf=16, g_norm="group")
     config = GANConfig.build(model, image_size=32, text_dim=384)
-    assert config.model_dump(exclude={"image_size", "text_dim"}) == model.model_dump()
-    assert (config.image_size, config.text_dim, config.levels) == (32, 384, 3)
+    assert config.model_dump(exclude={"image_size", "text_dim", "word_dim"}) == model.model_dump()
+    assert (config.image_size, config.text_dim, config.word_dim, config.levels) == (32, 384, 0, 3)
     assert GANConfig.from_dict(config.to_dict()) == config
+    words = GANConfig.build(ModelParams(word_attention=True), image_size=32, text_dim=384, word_dim=256)
+    assert GANConfig.from_dict(words.to_dict()) == words and words.word_dim == 256
+    with pytest.raises(ValidationError, match="word_dim"):  # attention to words of no width
+        GANConfig.build(ModelParams(word_attention=True), image_size=32, text_dim=384)
 
 
 def test_a_config_saved_before_a_field_existed_keeps_its_old_meaning() -> None:
