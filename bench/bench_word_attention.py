@@ -1,0 +1,83 @@
+"""What word attention costs a training step: the sentence-only default against G and D attending to words.
+
+    python bench/bench_word_attention.py                 # the default config: 32x32, batch 32, MiniLM
+    python bench/bench_word_attention.py --size 64
+
+Both steps are the default trainer at the same size, widths and batch, on MiniLM's sentence vectors of the
+synthetic default's kind of captions; the word-attention one also reads their token states (384 wide, about
+16 tokens), as the training feed gives them. Timed in alternating rounds, so that a busy machine slows both
+alike; the median round counts, and the figure is the ratio to the sentence-only step in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _project  # noqa: F401  (puts the repository root on the path)
+from bench_text_tuning import CAPTIONS
+from t2igan.config import EmbedParams, ModelParams, TrainParams
+from t2igan.gan.conditioning import CaptionFeatures
+from t2igan.gan.config import GANConfig
+from t2igan.text.encoder import encoder_from_params, resolve_encoder_path
+from t2igan.training.trainer import Trainer
+
+
+def step_function(words: bool, size: int, batch: int, blocks: int) -> Callable[[int], None]:
+    encoder = encoder_from_params(EmbedParams(), resolve_encoder_path(EmbedParams().encoder))
+    captions = [CAPTIONS[i % len(CAPTIONS)] for i in range(batch)]
+    encoded = encoder.encode_with_tokens(captions, tokens=True)
+    features = CaptionFeatures.from_ragged(encoded.vectors, encoded.states)
+    model = ModelParams(word_attention=words, word_blocks=blocks)
+    width = features.tokens.shape[2] if features.tokens is not None else 0
+    gan = GANConfig.build(model, image_size=size, text_dim=encoder.dim, word_dim=width if words else 0)
+    trainer = Trainer(gan, TrainParams(batch_size=batch), torch.device("cpu"))
+    images = torch.rand(batch, 3, size, size) * 2 - 1
+    vectors = torch.from_numpy(features.sentence)
+    token_states = features.words() if words else None
+
+    def step(index: int) -> None:
+        trainer.step(index, images, vectors, token_states)
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--blocks", type=int, default=2, help="train.model.word_blocks")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps-per-round", type=int, default=4)
+    args = parser.parse_args()
+
+    variants = {"sentence": False, "words": True}
+    steps = {name: step_function(on, args.size, args.batch, args.blocks) for name, on in variants.items()}
+    for name in variants:  # warm-up: first-call allocations and kernels
+        steps[name](0)
+    rounds: dict[str, list[float]] = {name: [] for name in variants}
+    done = 1
+    for _ in range(args.rounds):
+        for name in variants:
+            started = time.perf_counter()
+            for offset in range(args.steps_per_round):
+                steps[name](done + offset)
+            rounds[name].append((time.perf_counter() - started) / args.steps_per_round)
+        done += args.steps_per_round
+    base = statistics.median(rounds["sentence"])
+    print(f"{args.size}x{args.size}, batch {args.batch}, MiniLM, word_blocks {args.blocks}: seconds per step")
+    for name in variants:
+        seconds = statistics.median(rounds[name])
+        print(f"  {name:<9} {seconds:.3f} s  {seconds / base:.2f}x the sentence-only step")
+
+
+if __name__ == "__main__":
+    main()
