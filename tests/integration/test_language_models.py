@@ -39,7 +39,9 @@ out = model.predict(pd.DataFrame({"caption": captions, "seed": [3] * len(caption
 vectors = model.unwrap_python_model().encoder.encode(captions)
 print(json.dumps({"images": len(out), "vectors": vectors.tolist()}))
 """
-WIDTHS = {"gpt2": WIDTH, "qwen2": WIDTH, "t5": WIDTH, "clip": PROJECTION, "siglip": WIDTH}
+# CLIP's model also attends to words (its token states are the tower's width, not the projection's): one
+# project shows both, and the served test below runs it under `mlflow models serve`.
+WIDTHS = {"gpt2": WIDTH, "qwen2": WIDTH, "t5": WIDTH, "clip+words": PROJECTION, "siglip": WIDTH}
 
 
 WORDS = {"embed": {"token_states": True}, "train": {"model": {"word_attention": True}}}
@@ -77,7 +79,8 @@ def _trained(root: Path, encoder: Path, data: Path | None, *layers: dict[str, An
 
 @pytest.fixture(scope="module")
 def trained_family(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[ProjectPaths, Path]]:
-    """A project trained through register with each family's tiny LM, once per module (CLIP serves twice)."""
+    """A project trained through register with each family's tiny LM, once per module (CLIP's is used
+    three times)."""
     trained: dict[str, tuple[ProjectPaths, Path]] = {}
     # One content-addressed cache for all of them: the same data, so the real images' Inception features and
     # the judge are computed once, not per family (the families' own embeddings have their own keys).
@@ -134,7 +137,7 @@ def test_a_family_trains_registers_and_loads_in_a_fresh_process(
 def test_a_clip_conditioned_model_is_served_and_refuses_captions_longer_than_clip_reads(
     tmp_path: Path, trained_family: Callable[[str], tuple[ProjectPaths, Path]]
 ) -> None:
-    paths, encoder = trained_family("clip")
+    paths, encoder = trained_family("clip+words")
     from transformers import AutoTokenizer
 
     long_caption = "a red circle " * 25
