@@ -13,9 +13,7 @@ is each step's time as a ratio of the frozen one's, measured in this run.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _project  # noqa: F401  (puts the repository root on the path)
+from _rounds import median_step_seconds
 from t2igan.config import EmbedParams, ModelParams, TextTuningParams, TrainParams
 from t2igan.gan.config import GANConfig
 from t2igan.text.encoder import encoder_from_params, resolve_encoder_path
@@ -71,22 +70,12 @@ def main() -> None:
 
     methods = ("none", "lora", "top_layers")
     steps = {method: step_function(method, args.size, args.batch) for method in methods}
-    for method in methods:  # warm-up: first-call allocations and kernels
-        steps[method](0)
-    rounds: dict[str, list[float]] = {method: [] for method in methods}
-    done = 1
-    for _ in range(args.rounds):
-        for method in methods:
-            started = time.perf_counter()
-            for offset in range(args.steps_per_round):
-                steps[method](done + offset)
-            rounds[method].append((time.perf_counter() - started) / args.steps_per_round)
-        done += args.steps_per_round
-    frozen = statistics.median(rounds["none"])
+    seconds_per_step = median_step_seconds(steps, args.rounds, args.steps_per_round)
+    frozen = seconds_per_step["none"]
     where = f"{args.size}x{args.size}, batch {args.batch}, MiniLM"
     print(f"{where}: seconds per step (median of {args.rounds} rounds)")
     for method in methods:
-        seconds = statistics.median(rounds[method])
+        seconds = seconds_per_step[method]
         print(f"  {method:<11} {seconds:.3f} s  {seconds / frozen:.2f}x the frozen step")
 
 

@@ -12,9 +12,7 @@ alike; the median round counts, and the figure is the ratio to the sentence-only
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _project  # noqa: F401  (puts the repository root on the path)
+from _rounds import median_step_seconds
 from bench_text_tuning import CAPTIONS
 from t2igan.config import EmbedParams, ModelParams, TrainParams
 from t2igan.gan.conditioning import CaptionFeatures
@@ -61,21 +60,11 @@ def main() -> None:
 
     variants = {"sentence": False, "words": True}
     steps = {name: step_function(on, args.size, args.batch, args.blocks) for name, on in variants.items()}
-    for name in variants:  # warm-up: first-call allocations and kernels
-        steps[name](0)
-    rounds: dict[str, list[float]] = {name: [] for name in variants}
-    done = 1
-    for _ in range(args.rounds):
-        for name in variants:
-            started = time.perf_counter()
-            for offset in range(args.steps_per_round):
-                steps[name](done + offset)
-            rounds[name].append((time.perf_counter() - started) / args.steps_per_round)
-        done += args.steps_per_round
-    base = statistics.median(rounds["sentence"])
+    seconds_per_step = median_step_seconds(steps, args.rounds, args.steps_per_round)
+    base = seconds_per_step["sentence"]
     print(f"{args.size}x{args.size}, batch {args.batch}, MiniLM, word_blocks {args.blocks}: seconds per step")
     for name in variants:
-        seconds = statistics.median(rounds[name])
+        seconds = seconds_per_step[name]
         print(f"  {name:<9} {seconds:.3f} s  {seconds / base:.2f}x the sentence-only step")
 
 
