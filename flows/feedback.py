@@ -26,7 +26,7 @@ def human_feedback(project_dir: str) -> dict[str, Any]:
     params = load_params(Path(project_dir) / "params.yaml")
     sessions = open_database(feedback_url(paths))
     gate: dict[str, Any] | None = None
-    if params.registry.human_gate.enabled:
+    if params.register_.human_gate.enabled:
         outcome = promote_from_feedback(params, paths, sessions)
         gate = {"version": outcome.challenger, "promoted": outcome.promoted, "reason": outcome.reason}
         get_run_logger().info("human gate: %s", outcome.reason)

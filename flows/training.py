@@ -5,7 +5,7 @@ what was built from what, whichever entry point ran it, and an unchanged stage i
 failures are retried with backoff, bad data and bad params fail at once (flows/dvc_tasks.py). Pull and push
 happen when the project has a default DVC remote. `overrides` change params.yaml values for this run only:
 they go to params.override.yaml, which DVC tracks beside params.yaml, and that file is emptied again
-afterwards (t2igan.overrides). The feedback task applies the human gate when it is on and summarises the
+afterwards (t2igan.config.overrides). The feedback task applies the human gate when it is on and summarises the
 studio's votes since the last run (flows/feedback.py). A failed run names the stage and its reason in its
 state message, and the on_failure hook logs it and posts it to a webhook (flows/notify.py).
 
@@ -24,7 +24,7 @@ from flows.dvc_tasks import StageFailed, default_remote, dvc_pull, dvc_push, run
 from flows.feedback import human_feedback
 from flows.notify import notify_failure
 from flows.report import publish, render_markdown, summarize
-from t2igan import overrides as run_overrides
+from t2igan.config import overrides as run_overrides
 from t2igan.env import apply_offline_defaults
 from t2igan.errors import T2iganError
 from t2igan.stages import STAGES

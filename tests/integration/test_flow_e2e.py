@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from t2igan.config import OVERRIDE_FILE
-from t2igan.overrides import empty_file
+from t2igan.config.overrides import empty_file
 from t2igan.stages import STAGES
 from tests.support.project import (
     VENV_BIN,

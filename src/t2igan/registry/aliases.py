@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-METRICS_TAG = "metrics"  # a version's summary figures (t2igan.metrics.registry.summary), as JSON
+METRICS_TAG = "metrics"  # a version's summary figures (t2igan.metrics.figures.summary), as JSON
 SINCE, REASON = "champion.since", "champion.reason"
 PREVIOUS, PREVIOUS_METRICS = "champion.previous", "champion.previous_metrics"
 ROLLED_BACK_AT = "champion.rolled_back_at"
@@ -78,7 +78,7 @@ def _registry(params_file: Path, project: Path | None) -> tuple[Any, str, Projec
 
     paths = ProjectPaths.at(project)
     configure(paths)
-    name = load_params(params_file).registry.model_name
+    name = load_params(params_file).register_.model_name
     return mlflow.MlflowClient(), name, paths
 
 
@@ -129,7 +129,7 @@ def champion_figures(params: Params, paths: ProjectPaths) -> ChampionFigures | N
     configure(paths)
     client = mlflow.MlflowClient()
     try:
-        champion = current_champion(client, params.registry.model_name)
+        champion = current_champion(client, params.register_.model_name)
         if champion is None:
             return None
         run = client.get_run(champion.run_id)

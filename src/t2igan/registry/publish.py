@@ -20,7 +20,7 @@ from t2igan.config import Params
 from t2igan.errors import StageInputError
 from t2igan.gan.export import WEIGHTS_FILE
 from t2igan.io import sha256_file
-from t2igan.metrics.registry import summary
+from t2igan.metrics.figures import summary
 from t2igan.paths import ProjectPaths
 from t2igan.registry.aliases import CHALLENGER, METRICS_TAG
 from t2igan.registry.lineage import lineage_tags
@@ -87,7 +87,7 @@ def publish(params: Params, paths: ProjectPaths, run_id: str, metrics: dict[str,
     """
     import mlflow
 
-    name = params.registry.model_name
+    name = params.register_.model_name
     client = mlflow.MlflowClient()
     identity = model_identity(paths, params)
     twin = registered_twin(client, name, identity)

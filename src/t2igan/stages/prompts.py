@@ -11,8 +11,9 @@ import logging
 from dataclasses import dataclass
 
 from t2igan.config import Params
+from t2igan.data.hard_prompts import write_hard_prompts
 from t2igan.feedback.database import feedback_url, open_database
-from t2igan.feedback.hard_prompts import hard_prompts, write_hard_prompts
+from t2igan.feedback.disliked import hard_prompts
 from t2igan.paths import ProjectPaths
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class PromptsResult:
 
 def run(params: Params, paths: ProjectPaths) -> PromptsResult:
     with open_database(feedback_url(paths))() as session:
-        found = hard_prompts(session, params.registry.model_name)
+        found = hard_prompts(session, params.register_.model_name)
     write_hard_prompts(found, paths.hard_prompts)
     log.info("%d hard prompts from people's feedback in %s", len(found), paths.hard_prompts)
     return PromptsResult(len(found), str(paths.hard_prompts))

@@ -15,7 +15,7 @@ from pathlib import Path
 from t2igan.config import Params
 from t2igan.errors import StageInputError
 from t2igan.io import read_json, write_json
-from t2igan.metrics.registry import summary
+from t2igan.metrics.figures import summary
 from t2igan.paths import ProjectPaths
 from t2igan.registry.promotion import compared_with, promote_if_better
 from t2igan.registry.publish import publish
@@ -51,7 +51,7 @@ def run(params: Params, paths: ProjectPaths) -> RegisterResult:
     metrics = read_json(evaluation) if evaluation.is_file() else None
     if not metrics:
         raise StageInputError(f"{evaluation}: not found (run `t2igan evaluate` first)")
-    name = params.registry.model_name
+    name = params.register_.model_name
     with (
         continue_run(paths, params.tracking.experiment, "register") as ref,
         tempfile.TemporaryDirectory() as scratch,
@@ -63,7 +63,7 @@ def run(params: Params, paths: ProjectPaths) -> RegisterResult:
             return rescore_champion(params, paths, champion_version, Path(scratch))
 
         decision, champion, comparison = promote_if_better(
-            client, paths, name, version, metrics, params.registry, rescore
+            client, paths, name, version, metrics, params.register_, rescore
         )
         mlflow.set_tags({"registered_model": name, "registered_version": version})
         judged_against = compared_with(client, name, version, decision.promote, champion)

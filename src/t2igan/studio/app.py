@@ -96,7 +96,7 @@ class Studio:
 
     def __init__(self, settings: StudioSettings) -> None:
         self.settings = settings
-        self.model_name = settings.params.registry.model_name
+        self.model_name = settings.params.register_.model_name
         self.generators = Generators(self.model_name)
         self.sessions = open_database(settings.feedback_url)
         self.signer = Signer(settings.secret)
@@ -193,7 +193,7 @@ class Studio:
         return {"recorded": True}
 
     def registry(self) -> dict[str, Any]:
-        gate = self.settings.params.registry.human_gate
+        gate = self.settings.params.register_.human_gate
         return registry_view(self.model_name, self.sessions, gate.confidence, gate.min_votes)
 
     def describe(self, image: bytes, top_k: int) -> dict[str, Any]:

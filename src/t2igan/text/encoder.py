@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from t2igan.config import EmbedParams, resolve_device
+from t2igan.config import EmbedParams
+from t2igan.devices import resolve_device
 from t2igan.errors import ConfigError
 from t2igan.io import read_json, write_text
 from t2igan.text.families import (

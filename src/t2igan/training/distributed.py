@@ -25,7 +25,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from t2igan.config import TrainParams, resolve_device
+from t2igan.config import TrainParams
+from t2igan.devices import resolve_device
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ Why a file, and why this one: DVC decides what to rerun from the params files it
 values in dvc.lock. A value changed for one run must therefore be in a file DVC reads, or dvc.lock would
 claim params.yaml's value for outputs built with another, and the next `dvc repro` would skip work it should
 redo. So every stage in dvc.yaml also tracks its sections of params.override.yaml, the CLI layers that file
-over params.yaml (`t2igan.config.load_params`), and the training flow writes it for its run and restores it
-afterwards: params.yaml itself is never edited. The file keeps every section, empty ones as `{}`, because DVC
-fails on a tracked section that is missing.
+over params.yaml (`t2igan.config.loading.load_params`), and the training flow writes it for its run and
+restores it afterwards: params.yaml itself is never edited. The file keeps every section, empty ones as
+`{}`, because DVC fails on a tracked section that is missing.
 """
 
 from __future__ import annotations
@@ -18,15 +18,8 @@ from typing import Any
 
 import yaml
 
-from t2igan.config import (
-    DEFAULT_PARAMS_FILE,
-    OVERRIDE_FILE,
-    Params,
-    apply_dotted,
-    merge_layers,
-    parse_params,
-    read_yaml_mapping,
-)
+from t2igan.config.loading import DEFAULT_PARAMS_FILE, OVERRIDE_FILE, apply_dotted, load_params, merge_layers
+from t2igan.config.schema import Params
 from t2igan.errors import ConfigError
 from t2igan.io import write_text
 
@@ -67,11 +60,7 @@ def empty_file() -> str:
 
 def validate(root: Path, overrides: Mapping[str, Any] | None) -> Params:
     """params.yaml with these overrides on top, validated; a bad key fails here, before any stage runs."""
-    params_file = root / DEFAULT_PARAMS_FILE
-    if not params_file.is_file():
-        raise ConfigError(f"{params_file}: params file not found")
-    raw = read_yaml_mapping(params_file) or {}
-    return parse_params(merge_layers(raw, nest(overrides)), source=f"{DEFAULT_PARAMS_FILE} + overrides")
+    return load_params(root / DEFAULT_PARAMS_FILE, overlay=nest(overrides))
 
 
 def ensure_file(root: Path) -> Path:

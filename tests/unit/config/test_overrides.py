@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from t2igan import overrides
-from t2igan.config import OVERRIDE_FILE, load_params
+from t2igan.config import OVERRIDE_FILE, load_params, overrides
 from t2igan.errors import ConfigError
 from t2igan.stages import STAGES
 from tests.support.project import REPO, tiny_params_dict

@@ -1,36 +1,24 @@
-"""Typed, strict models of `params.yaml`.
+"""Typed, strict models of `params.yaml`: what each section may hold.
 
 Every knob of every stage lives in params.yaml (DVC tracks it per stage); these models validate it before any
 compute is spent. Unknown keys fail (`extra="forbid"`), so a typo such as `train.lrr` is an error naming the
-key, never a silently ignored setting.
+key, never a silently ignored setting. Reading the files and layering them is `t2igan.config.loading`'s job.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
-
-from t2igan.errors import ConfigError
-
-DEFAULT_PARAMS_FILE = "params.yaml"
-# One run's overrides, layered over params.yaml (see t2igan.overrides); DVC tracks both files.
-OVERRIDE_FILE = "params.override.yaml"
 
 
 def _power_of_two(value: int) -> int:
@@ -232,8 +220,9 @@ class TrainParams(_Strict):
         return self
 
 
-class JudgeParams(_Strict):
-    """The attribute classifier trained on real synthetic images that judges generated ones."""
+class ProbeTrainingParams(_Strict):
+    """How a small network evaluation trains on real images (the judge, the retrieval encoder) is set up:
+    the same fields for both, their own defaults where they differ."""
 
     epochs: int = Field(4, ge=1)
     batch_size: int = Field(128, ge=1)
@@ -242,7 +231,11 @@ class JudgeParams(_Strict):
     seed: int = 0
 
 
-class RetrievalParams(_Strict):
+class JudgeParams(ProbeTrainingParams):
+    """The attribute classifier trained on real synthetic images that judges generated ones."""
+
+
+class RetrievalParams(ProbeTrainingParams):
     """R-precision: an image encoder trained contrastively against the frozen caption embeddings."""
 
     enabled: Literal["auto", "always", "never"] = Field(
@@ -251,10 +244,7 @@ class RetrievalParams(_Strict):
     candidates: int = Field(100, ge=2, description="captions ranked per image: its own + mismatched ones")
     rounds: int = Field(10, ge=1, description="draws of distractors; the std is over these")
     epochs: int = Field(10, ge=1)
-    batch_size: int = Field(128, ge=2)
-    lr: float = Field(2e-3, gt=0)
-    width: int = Field(32, ge=4)
-    seed: int = 0
+    batch_size: int = Field(128, ge=2, description="in-batch contrastive: at least one other caption")
 
 
 class EvaluateParams(_Strict):
@@ -320,8 +310,9 @@ class Params(_Strict):
     embed: EmbedParams = EmbedParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
-    # `register` would shadow ABCMeta.register on the model class: the YAML key stays `register`.
-    registry: RegisterParams = Field(RegisterParams(), alias="register")
+    # The section of the register stage. A field named `register` would shadow ABCMeta.register on the model
+    # class, so it takes PEP 8's trailing underscore; the YAML key is `register`.
+    register_: RegisterParams = Field(RegisterParams(), alias="register")
     tracking: TrackingParams = TrackingParams()
 
     @model_validator(mode="after")
@@ -344,117 +335,3 @@ def section_hash(*sections: BaseModel) -> str:
     for section in sections:
         digest.update(section.model_dump_json().encode())
     return digest.hexdigest()
-
-
-def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the model that `loc[:-1]` points into (for did-you-mean hints)."""
-    current: Any = model
-    for part in loc[:-1]:
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        current = field.annotation
-    return list(getattr(current, "model_fields", {}))
-
-
-def _describe(error: ErrorDetails, source: str) -> str:
-    loc = tuple(error["loc"])
-    where = ".".join(str(part) for part in loc) or "<root>"
-    if error["type"] == "extra_forbidden":
-        hint = difflib.get_close_matches(str(loc[-1]), _known_keys(Params, loc), n=1)
-        suffix = f" (did you mean '{hint[0]}'?)" if hint else ""
-        return f"{source}: {where}: unknown key{suffix}"
-    if error["type"] == "value_error":  # our own validators' messages say what is wrong and what to do
-        return f"{source}: {where}: {error['ctx']['error']}"
-    given = error.get("input")
-    shown = "" if isinstance(given, (dict, list)) else f" (got {given!r})"  # never a whole section
-    return f"{source}: {where}: {error['msg']}{shown}"
-
-
-def merge_layers(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Later layers over earlier ones, section by section; lists and scalars are replaced whole.
-
-    OmegaConf's merge, without resolving interpolations: a value is taken as written, `${...}` included.
-    """
-    from omegaconf import OmegaConf  # not at import: the served model imports this module without it
-
-    configs = [OmegaConf.create(dict(layer or {})) for layer in layers]
-    merged = OmegaConf.to_container(OmegaConf.merge(*configs), resolve=False)
-    return {str(key): value for key, value in merged.items()} if isinstance(merged, dict) else {}
-
-
-def apply_dotted(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Dotted-key overrides (`{"train.steps": 10}`) on top of a raw params mapping."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    config = OmegaConf.create(dict(raw))
-    for dotted, value in overrides.items():
-        parent = dotted.rpartition(".")[0]
-        found = OmegaConf.select(config, parent) if parent else None
-        if found is not None and not OmegaConf.is_dict(found):
-            raise ConfigError(f"override {dotted}: '{parent}' is not a section")
-        try:
-            OmegaConf.update(config, dotted, value, merge=True)
-        except OmegaConfBaseException as exc:
-            raise ConfigError(f"override {dotted}: {str(exc).splitlines()[0]}") from None
-    merged = OmegaConf.to_container(config, resolve=False)
-    return {str(key): value for key, value in merged.items()} if isinstance(merged, dict) else {}
-
-
-def read_yaml_mapping(path: Path) -> dict[str, Any] | None:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if raw is not None and not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    return raw
-
-
-def read_overlay(params_file: str | Path) -> dict[str, Any]:
-    """The override file next to `params_file`, without its empty sections ({} when there is none)."""
-    path = Path(params_file).with_name(OVERRIDE_FILE)
-    if not path.is_file():
-        return {}
-    raw = read_yaml_mapping(path) or {}
-    for section, values in raw.items():
-        if values is not None and not isinstance(values, dict):
-            raise ConfigError(f"{path}: {section}: expected a mapping, got {type(values).__name__}")
-    return {section: values for section, values in raw.items() if values}
-
-
-def parse_params(raw: Mapping[str, Any] | None, source: str = DEFAULT_PARAMS_FILE) -> Params:
-    try:
-        return Params.model_validate(dict(raw or {}))
-    except ValidationError as exc:
-        raise ConfigError("; ".join(_describe(e, source) for e in exc.errors())) from None
-
-
-def load_params(path: str | Path = DEFAULT_PARAMS_FILE, overrides: dict[str, Any] | None = None) -> Params:
-    """Read and validate params.yaml; raise `ConfigError` with one line naming every bad key.
-
-    Values in params.override.yaml next to it (written by the training flow for one run) take precedence; an
-    error then names both files, since the bad key may be in either.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: params file not found")
-    raw = read_yaml_mapping(path) or {}
-    overlay = read_overlay(path)
-    source = f"{path} + {OVERRIDE_FILE}" if overlay else str(path)
-    raw = merge_layers(raw, overlay)
-    if overrides:
-        raw = apply_dotted(raw, overrides)
-    return parse_params(raw, source=source)
-
-
-def resolve_device(name: str) -> str:
-    """'auto' means CUDA when present, else CPU."""
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

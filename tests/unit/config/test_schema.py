@@ -46,7 +46,7 @@ def test_image_size_must_be_a_power_of_two() -> None:
 
 def test_register_section_keeps_its_yaml_name() -> None:
     params = parse_params(tiny_params_dict(register={"model_name": "shapes"}))
-    assert params.registry.model_name == "shapes"
+    assert params.register_.model_name == "shapes"
     with pytest.raises(ConfigError, match=r"register\.model_nam: unknown key"):
         parse_params(tiny_params_dict(register={"model_nam": "x"}))
 
