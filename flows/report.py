@@ -21,7 +21,7 @@ from prefect.artifacts import (
 )
 
 from t2igan.markdown import table
-from t2igan.metrics.registry import better, is_figure
+from t2igan.metrics.figures import better, is_figure
 from t2igan.paths import ProjectPaths
 from t2igan.tracking import RUN_FILE, tracking_uri
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from t2igan.metrics.context import INCEPTION_BATCH
+from t2igan.metrics.rows import INCEPTION_BATCH
 from tests.support.project import REPO
 
 

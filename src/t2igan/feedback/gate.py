@@ -88,7 +88,7 @@ def promote_from_feedback(
 
     configure(paths)
     client = mlflow.MlflowClient()
-    name, gate = params.registry.model_name, params.registry.human_gate
+    name, gate = params.register_.model_name, params.register_.human_gate
     with promotion_lock(paths, name):
         champion = current_champion(client, name)
         try:

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from t2igan.config import Params
+from t2igan.feedback.disliked import hard_prompts
 from t2igan.feedback.gate import log_win_rate
-from t2igan.feedback.hard_prompts import hard_prompts
 from t2igan.feedback.schema import SummaryMark
 from t2igan.feedback.stats import compared_pairs, thumb_counts, vote_count, win_rate
 from t2igan.paths import ProjectPaths
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def summarise(session: Session, params: Params, since: datetime | None = None) -> dict[str, Any]:
-    name, confidence = params.registry.model_name, params.registry.human_gate.confidence
+    name, confidence = params.register_.model_name, params.register_.human_gate.confidence
     pairs = [
         win_rate(session, name, newer, older, confidence, since).as_dict()
         for newer, older in compared_pairs(session, name, since)
@@ -48,7 +48,7 @@ def feedback_report(params: Params, paths: ProjectPaths, sessions: sessionmaker[
 
     configure(paths)
     client = mlflow.MlflowClient()
-    name = params.registry.model_name
+    name = params.register_.model_name
     with sessions() as session:
         report = summarise(session, params)
         champion = current_champion(client, name)

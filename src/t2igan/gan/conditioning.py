@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -92,3 +93,49 @@ class CaptionFeatures:
         if self.tokens is None or self.lengths is None:
             return None
         return Words.from_padded(self.tokens, self.lengths)
+
+
+class _WithTokens(Protocol):
+    @property
+    def vectors(self) -> np.ndarray: ...
+
+    @property
+    def states(self) -> list[np.ndarray]: ...
+
+
+class CaptionEncoder(Protocol):
+    """What `caption_features` needs of a language model (t2igan.text.encoder.TextEncoder has it)."""
+
+    def encode(self, captions: list[str]) -> np.ndarray: ...
+
+    def encode_with_tokens(self, captions: list[str], *, tokens: bool) -> _WithTokens: ...
+
+
+class CachedTokens(Protocol):
+    """The embed stage's token states (t2igan.text.embeddings.TokenStates): padded rows, their lengths."""
+
+    @property
+    def states(self) -> np.ndarray: ...
+
+    @property
+    def lengths(self) -> np.ndarray: ...
+
+
+def caption_features(encoder: CaptionEncoder, captions: list[str], words: bool) -> CaptionFeatures:
+    """How new captions become a generator's input, wherever one draws for them (evaluation's hard prompts, an
+    adapted LM's rows, the served model): the LM's sentence vectors and, for a generator that attends to
+    `words`, their token states, from the same encoder call the embed stage made for the training captions."""
+    if not words:
+        return CaptionFeatures(np.asarray(encoder.encode(captions), dtype=np.float32))
+    encoded = encoder.encode_with_tokens(captions, tokens=True)
+    return CaptionFeatures.from_ragged(encoded.vectors, encoded.states)
+
+
+def cached_caption_features(
+    vectors: np.ndarray, rows: np.ndarray, tokens: CachedTokens | None = None
+) -> CaptionFeatures:
+    """The same input for captions the embed stage cached: `rows` of its vectors and, when the generator
+    attends to words, of its token states (read from the memory-mapped file for those rows only)."""
+    if tokens is None:
+        return CaptionFeatures(vectors[rows])
+    return CaptionFeatures(vectors[rows], np.asarray(tokens.states[rows]), tokens.lengths[rows])

@@ -12,21 +12,19 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from t2igan.data.splits import HELDOUT, TEST, TRAIN
+from t2igan.metrics import seeds
+from t2igan.metrics.context import EvalContext
 from t2igan.metrics.features import cache_key
 from t2igan.metrics.judge import AttributeJudge, accuracy, encode_labels, load_judge, save_judge, train_judge
-
-if TYPE_CHECKING:
-    from t2igan.metrics.context import EvalContext
+from t2igan.metrics.rows import pick_rows
 
 log = logging.getLogger(__name__)
-
-SEED_OFFSET = 100_000  # generation seeds evaluate.seed + 100000 + i: apart from FID's
 
 
 @dataclass(frozen=True)
@@ -90,9 +88,13 @@ def attribute_judge(context: EvalContext) -> AttributeJudge:
     return _judge(context, train_rows, context.manifest["attributes"].map(json.loads))
 
 
-def read_attributes(context: EvalContext) -> AttributeReading:
-    from t2igan.metrics.context import pick_rows
+def attribute_reading(context: EvalContext) -> AttributeReading | None:
+    """What the judge read in this evaluation's images (computed once; None for data without attributes):
+    the figures, the report's confusion tables and the champion's re-scoring read it."""
+    return context.shared("attributes", lambda: read_attributes(context) if context.vocab else None)
 
+
+def read_attributes(context: EvalContext) -> AttributeReading:
     cfg, manifest, store, vocab = context.cfg, context.manifest, context.store, context.vocab
     attributes = manifest["attributes"].map(json.loads)
     _, heldout_scored = judge_rows(manifest)
@@ -101,11 +103,11 @@ def read_attributes(context: EvalContext) -> AttributeReading:
     confusion: dict[str, dict[str, Any]] = {}
     scores: np.ndarray | None = None
     for label, pool in {HELDOUT: heldout_scored, "seen": context.split(TEST)}.items():
-        rows = pick_rows(pool, cfg.alignment_samples, cfg.seed + 1, one_per_image=False)
+        rows = pick_rows(pool, cfg.alignment_samples, cfg.seed + seeds.ATTRIBUTE_ROWS, one_per_image=False)
         if rows.empty:
             continue
         labels = encode_labels(attributes[rows.index].tolist(), vocab)
-        predicted = judge.predict(context.generate(rows, cfg.seed + SEED_OFFSET))
+        predicted = judge.predict(context.generate(rows, cfg.seed + seeds.ATTRIBUTE_IMAGES))
         figures[f"attr_acc_{label}"] = accuracy(predicted, labels)
         figures[f"judge_ceiling_{label}"] = accuracy(
             judge.predict(store[rows["store_index"].to_numpy()]), labels

@@ -1,32 +1,33 @@
-"""What one evaluation reads, loaded once, and the work its metrics share, done once.
+"""What one evaluation reads, loaded once, and a memo for the work its metrics share.
 
 FID and KID read the same Inception features; the attribute accuracy and the report's confusion tables read
 the same judge verdicts; the memorization figures and the report's picture read the same nearest-neighbour
-search. Each of those is a cached property here, computed on first use by whichever metric needs it first.
-Every choice of images, captions and seeds is fixed by `evaluate.seed`, so a repeat gives the same numbers.
+search. The module that computes each of those owns it and keeps it in the context's memo
+(`EvalContext.shared`), computed on first use by whichever metric asks first; this module knows none of
+them, so every metric may import it and it imports no metric. Every choice of images, captions and seeds is
+fixed by `evaluate.seed` (`t2igan.metrics.seeds`), so a repeat gives the same numbers.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from t2igan.config import EvaluateParams, Params, resolve_device
+from t2igan.config import EvaluateParams, Params
 from t2igan.data.dataset import DatasetInfo
-from t2igan.data.fixed_captions import grid_rows
 from t2igan.data.manifest import read_clean_manifest
-from t2igan.data.splits import TEST, TRAIN
+from t2igan.data.splits import TRAIN
 from t2igan.data.store import open_store
+from t2igan.devices import resolve_device
 from t2igan.errors import StageInputError
-from t2igan.gan.conditioning import CaptionFeatures
+from t2igan.gan.conditioning import CaptionFeatures, cached_caption_features, caption_features
 from t2igan.gan.export import WEIGHTS_FILE, load_generator
 from t2igan.gan.sampling import generate
 from t2igan.io import sha256_file
@@ -36,36 +37,9 @@ from t2igan.text.embeddings import TokenStates, load_embeddings, load_token_stat
 from t2igan.text.tuning import TUNING_DIR
 
 if TYPE_CHECKING:
-    from t2igan.metrics.alignment import AttributeReading
-    from t2igan.metrics.distances import DistanceSample
-    from t2igan.metrics.memorization import MemorizationCheck
     from t2igan.text.encoder import TextEncoder
 
-INCEPTION_BATCH = 8  # small batches keep Inception's activations in cache: ~20% faster on CPU than 64
-
-
-def pick_rows(rows: pd.DataFrame, count: int, seed: int, one_per_image: bool) -> pd.DataFrame:
-    """A fixed sample of `rows` (the same for the same seed), sorted by image."""
-    if one_per_image:  # one caption per image, chosen by the seed
-        rows = rows.sample(frac=1.0, random_state=seed).drop_duplicates("store_index")
-    rows = rows.sort_values("store_index", kind="stable")
-    if len(rows) > count:
-        rows = rows.sample(n=count, random_state=seed).sort_values("store_index", kind="stable")
-    return rows
-
-
-def batches(array: np.ndarray, size: int = INCEPTION_BATCH) -> Iterator[np.ndarray]:
-    for start in range(0, len(array), size):
-        yield array[start : start + size]
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Fixed captions x fixed seeds: the picture every evaluation of every model shows."""
-
-    captions: list[str]
-    images: np.ndarray  # uint8 NHWC, `seeds` images per caption, caption by caption
-    seeds: int
+T = TypeVar("T")
 
 
 class EvalContext:
@@ -102,6 +76,18 @@ class EvalContext:
                 f"{self.generator_sha} {self.tuning['weights_sha256']}".encode()
             ).hexdigest()
         self.info = DatasetInfo.read(paths)
+        self._shared: dict[str, Any] = {}
+
+    def shared(self, key: str, compute: Callable[[], T]) -> T:
+        """The result stored under `key`, computed by `compute` the first time it is asked for.
+
+        The modules that compute shared work name their own keys (`distances`, `attributes`, ...), so one
+        evaluation computes each once, whichever metric asks first.
+        """
+        if key not in self._shared:
+            self._shared[key] = compute()
+        result: T = self._shared[key]
+        return result
 
     @property
     def cfg(self) -> EvaluateParams:
@@ -132,20 +118,14 @@ class EvalContext:
     def encode(self, captions: list[str]) -> CaptionFeatures:
         """What the generator is conditioned on for new captions (the adapted LM's vectors, when adapted, and
         the token states, when it attends to words)."""
-        encoder = self.encoder(adapted=True)
-        if not self.generator.config.word_attention:
-            return CaptionFeatures(np.asarray(encoder.encode(captions), dtype=np.float32))
-        encoded = encoder.encode_with_tokens(captions, tokens=True)
-        return CaptionFeatures.from_ragged(encoded.vectors, encoded.states)
+        return caption_features(self.encoder(adapted=True), captions, self.generator.config.word_attention)
 
     def conditioning(self, rows: np.ndarray) -> CaptionFeatures:
         """What the generator is conditioned on for manifest `rows`: the cached embeddings (and token states),
         or, when its LM was adapted with it, that LM's vectors (computed for the rows asked for only)."""
         if self.tuning is not None:
             return self.encode(self.manifest.loc[rows, "caption"].astype(str).tolist())
-        if self.tokens is None:
-            return CaptionFeatures(self.text[rows])
-        return CaptionFeatures(self.text[rows], np.asarray(self.tokens.states[rows]), self.tokens.lengths[rows])
+        return cached_caption_features(self.text, rows, self.tokens)
 
     def generate(self, rows: pd.DataFrame, first_seed: int) -> np.ndarray:
         """Images for the captions of `rows`, seeds first_seed, first_seed + 1, ..."""
@@ -156,32 +136,6 @@ class EvalContext:
     @cached_property
     def network(self) -> InceptionFeatures:
         return InceptionFeatures(self.cfg.inception, device=self.device)
-
-    @cached_property
-    def distances(self) -> DistanceSample:
-        from t2igan.metrics.distances import distance_sample
-
-        return distance_sample(self, self.split(TEST))
-
-    @cached_property
-    def attributes(self) -> AttributeReading | None:
-        from t2igan.metrics.alignment import read_attributes
-
-        return read_attributes(self) if self.vocab else None
-
-    @cached_property
-    def grid(self) -> Grid:
-        cfg = self.cfg
-        captions, index = grid_rows(self.paths, cfg.grid_captions)
-        seeds = [cfg.seed + s for _ in captions for s in range(cfg.grid_seeds)]
-        images = generate(self.generator, self.conditioning(index).repeat(cfg.grid_seeds), seeds)
-        return Grid(captions, images, cfg.grid_seeds)
-
-    @cached_property
-    def memorization(self) -> MemorizationCheck | None:
-        from t2igan.metrics.memorization import check_memorization
-
-        return check_memorization(self)
 
     def cache_path(self, kind: str, name: str) -> Path:
         """Where a cached artefact of this kind lives (content-addressed: `name` carries its key)."""

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from t2igan.data.splits import MIN_TEST_IMAGES
+from t2igan.data.splits import MIN_TEST_IMAGES, TEST
 from t2igan.errors import StageInputError
+from t2igan.metrics import seeds
+from t2igan.metrics.context import EvalContext
 from t2igan.metrics.features import cache_key, cached_features
 from t2igan.metrics.fid import metric_name
+from t2igan.metrics.rows import batches, pick_rows
 from t2igan.progress import Progress
-
-if TYPE_CHECKING:
-    from t2igan.metrics.context import EvalContext
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +48,15 @@ class DistanceSample:
         return metric_name(self.count, "kid")
 
 
-def distance_sample(context: EvalContext, test: pd.DataFrame) -> DistanceSample:
-    from t2igan.metrics.context import batches, pick_rows
+def distances(context: EvalContext) -> DistanceSample:
+    """The evaluation's two feature sets, on its test split: computed once, read by FID, KID, memorization
+    and the champion's re-scoring."""
+    return context.shared("distances", lambda: distance_sample(context, context.split(TEST)))
 
+
+def distance_sample(context: EvalContext, test: pd.DataFrame) -> DistanceSample:
     cfg, network = context.cfg, context.network
-    rows = pick_rows(test, cfg.fid_samples, cfg.seed, one_per_image=True)
+    rows = pick_rows(test, cfg.fid_samples, cfg.seed + seeds.FID_ROWS, one_per_image=True)
     if len(rows) < MIN_TEST_IMAGES:
         raise StageInputError(
             f"{context.paths.clean_manifest}: FID needs at least {MIN_TEST_IMAGES} test images, "
@@ -78,7 +81,7 @@ def distance_sample(context: EvalContext, test: pd.DataFrame) -> DistanceSample:
         lambda: batches(real_images),
         lambda: Progress("evaluate", "inception-real", count, unit="img"),
     )
-    fake_images = context.generate(rows, cfg.seed)
+    fake_images = context.generate(rows, cfg.seed + seeds.FID_IMAGES)
     # Images depend only on (weights, caption, seed): evaluating the same checkpoint again (another report
     # setting, a forced rerun) reuses the generated side too. A new checkpoint always misses.
     generated_key = cache_key(

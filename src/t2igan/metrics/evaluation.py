@@ -18,8 +18,11 @@ from PIL import Image
 from t2igan.config import Params
 from t2igan.gan.sampling import image_grid
 from t2igan.io import atomic_dir, write_json, write_text
+from t2igan.metrics.alignment import attribute_reading
+from t2igan.metrics.catalog import evaluate_all
 from t2igan.metrics.context import EvalContext
-from t2igan.metrics.registry import evaluate_all
+from t2igan.metrics.grid import sample_grid
+from t2igan.metrics.memorization import memorization_check
 from t2igan.metrics.report import ChampionFigures, ReportInputs, render
 from t2igan.paths import ProjectPaths
 
@@ -39,12 +42,13 @@ def evaluate(params: Params, paths: ProjectPaths, champion: ChampionFigures | No
     context = EvalContext(params, paths)
     started = time.perf_counter()
     metrics = evaluate_all(context)
-    grid, memorization = context.grid, context.memorization
+    grid, memorization = sample_grid(context), memorization_check(context)
     metrics["eval_seconds"] = round(time.perf_counter() - started, 2)
     pictures = {"samples.png": image_grid(grid.images, columns=grid.seeds)}
     report = ReportInputs(metrics=metrics, grid_captions=grid.captions, champion=champion)
-    if context.attributes is not None:
-        report.confusion = context.attributes.confusion
+    reading = attribute_reading(context)
+    if reading is not None:
+        report.confusion = reading.confusion
     if memorization is not None and memorization.picture is not None:
         pictures["nearest.png"] = Image.fromarray(memorization.picture)
         report.nearest_distances, report.nearest_captions = memorization.distances, memorization.captions

@@ -9,13 +9,13 @@ samples sit closer to training images than unseen real images do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from t2igan.metrics.context import EvalContext
+from t2igan.metrics.context import EvalContext
+from t2igan.metrics.distances import distances
+from t2igan.metrics.grid import sample_grid
 
 
 def nearest(train: np.ndarray, queries: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -58,12 +58,17 @@ class MemorizationCheck:
     captions: list[str]
 
 
+def memorization_check(context: EvalContext) -> MemorizationCheck | None:
+    """The check for this evaluation (computed once): its figures, and the report's picture."""
+    return context.shared("memorization", lambda: check_memorization(context))
+
+
 def check_memorization(context: EvalContext) -> MemorizationCheck | None:
     """Nearest training images of a few grid samples, and how close samples sit to training images overall."""
     train = context.train_images()
     if len(train) == 0:
         return None
-    sample = context.distances
+    sample = distances(context)
     count = min(MEMORIZATION_BASELINE, len(sample.fake_images), len(sample.real_images))
     _, fake_distance = nearest(train, sample.fake_images[:count])
     _, real_distance = nearest(train, sample.real_images[:count])
@@ -71,7 +76,7 @@ def check_memorization(context: EvalContext) -> MemorizationCheck | None:
     figures = {"nn_distance_generated": fake_median, "nn_distance_real": real_median}
     if real_median > 0:  # zero only for a test set that duplicates training images
         figures["memorization_ratio"] = fake_median / real_median
-    grid = context.grid
+    grid = sample_grid(context)
     samples = grid.images[:: grid.seeds][: context.cfg.memorization_samples]  # each caption's first seed
     if len(samples) == 0:
         return MemorizationCheck(figures, None, [], [])

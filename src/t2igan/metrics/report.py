@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from t2igan.markdown import table
-from t2igan.metrics.registry import better, compared_figures
+from t2igan.metrics.figures import better, compared_figures
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,10 @@ from t2igan.data.manifest import read_clean_manifest
 from t2igan.data.splits import TEST, TRAIN
 from t2igan.data.store import open_store
 from t2igan.io import sha256_file
+from t2igan.metrics import seeds
+from t2igan.metrics.context import EvalContext
 from t2igan.metrics.features import cache_key
+from t2igan.metrics.rows import pick_rows
 from t2igan.metrics.rprecision import (
     RetrievalImageEncoder,
     load_encoder,
@@ -32,12 +35,7 @@ from t2igan.metrics.rprecision import (
 from t2igan.paths import ProjectPaths
 from t2igan.text.embeddings import load_embeddings
 
-if TYPE_CHECKING:
-    from t2igan.metrics.context import EvalContext
-
 log = logging.getLogger(__name__)
-
-SEED_OFFSET = 200_000  # generation seeds evaluate.seed + 200000 + i: apart from FID's and the judge's
 
 
 def wanted(context: EvalContext) -> bool:
@@ -104,18 +102,16 @@ def _encoder(context: EvalContext, train: pd.DataFrame) -> RetrievalImageEncoder
 
 def retrieval_alignment(context: EvalContext) -> dict[str, Any]:
     """R-precision of images generated for test captions, its spread over distractor draws, its ceiling."""
-    from t2igan.metrics.context import pick_rows
-
     cfg, rcfg, store = context.cfg, context.cfg.retrieval, context.store
     train, test = context.split(TRAIN), context.split(TEST)
     if train["store_index"].nunique() < 2 or test["store_index"].nunique() < 2:
         log.warning("R-precision needs at least 2 training and 2 test images; skipped")
         return {}
     encoder = _encoder(context, train)
-    rows = pick_rows(test, cfg.alignment_samples, cfg.seed + 2, one_per_image=True)
+    rows = pick_rows(test, cfg.alignment_samples, cfg.seed + seeds.RETRIEVAL_ROWS, one_per_image=True)
     position = {row: i for i, row in enumerate(test.index)}
     true_caption = np.array([position[row] for row in rows.index])
-    fake = context.generate(rows, cfg.seed + SEED_OFFSET)
+    fake = context.generate(rows, cfg.seed + seeds.RETRIEVAL_IMAGES)
     scores = {}
     for label, images in {"generated": fake, "real": store[rows["store_index"].to_numpy()]}.items():
         scores[label] = r_precision(

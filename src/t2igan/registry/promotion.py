@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from t2igan.config import RegisterParams
-from t2igan.metrics.registry import ALIGNMENT, lower_is_better, summary
+from t2igan.metrics.figures import ALIGNMENT, lower_is_better, summary
 from t2igan.paths import ProjectPaths
 from t2igan.registry.aliases import (
     PREVIOUS,

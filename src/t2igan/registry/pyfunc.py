@@ -130,12 +130,9 @@ class TextToImageModel(PythonModel):
     def _features(self, captions: list[str]) -> CaptionFeatures:
         """The sentence vectors and, for a generator that attends to words, the token states, as embed wrote
         them for the training captions (the same encoder call)."""
-        from t2igan.gan.conditioning import CaptionFeatures
+        from t2igan.gan.conditioning import caption_features
 
-        if not self.generator.config.word_attention:
-            return CaptionFeatures(self.encoder.encode(captions))
-        encoded = self.encoder.encode_with_tokens(captions, tokens=True)
-        return CaptionFeatures.from_ragged(encoded.vectors, encoded.states)
+        return caption_features(self.encoder, captions, self.generator.config.word_attention)
 
     def _generate(self, text: CaptionFeatures, seeds: list[int], truncation: float | None) -> np.ndarray:
         """Batch by batch, stopping past the request's time budget (a 504 that names it)."""

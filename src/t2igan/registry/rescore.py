@@ -19,10 +19,12 @@ import yaml
 
 from t2igan.config import Params
 from t2igan.errors import StageInputError
+from t2igan.metrics.alignment import attribute_reading
 from t2igan.metrics.context import EvalContext
+from t2igan.metrics.distances import distances
 from t2igan.metrics.fid import frechet_distance
+from t2igan.metrics.figures import ALIGNMENT
 from t2igan.metrics.noise import Interval, fid_gain, mean_gain
-from t2igan.metrics.registry import ALIGNMENT
 from t2igan.paths import ProjectPaths
 
 log = logging.getLogger(__name__)
@@ -63,18 +65,19 @@ def generator_dir(name: str, version: str, into: Path) -> Path:
 
 def compare(params: Params, paths: ProjectPaths, champion_version: str, champion_dir: Path) -> Comparison:
     """Both generators through the same evaluation; StageInputError when the champion cannot be run on it."""
-    policy, seed = params.registry, params.evaluate.seed
+    policy, seed = params.register_, params.evaluate.seed
     ours = EvalContext(params, paths)
     theirs = EvalContext(params, paths, model_dir=champion_dir)
-    a, b = ours.distances, theirs.distances
+    a, b = distances(ours), distances(theirs)
     name = a.fid_name
     challenger = {name: frechet_distance(a.real, a.fake)}
     champion = {name: frechet_distance(b.real, b.fake)}
     fid = fid_gain(a.real, a.fake, b.fake, policy.confidence, policy.resamples, seed)
     alignment = None
     if ours.vocab:
-        mine = ours.attributes.heldout_scores if ours.attributes else None
-        other = theirs.attributes.heldout_scores if theirs.attributes else None
+        ours_read, theirs_read = attribute_reading(ours), attribute_reading(theirs)
+        mine = ours_read.heldout_scores if ours_read else None
+        other = theirs_read.heldout_scores if theirs_read else None
         if mine is not None and other is not None:
             challenger[ALIGNMENT], champion[ALIGNMENT] = float(mine.mean()), float(other.mean())
             alignment = mean_gain(mine, other, policy.confidence, policy.resamples, seed)
@@ -89,7 +92,7 @@ def rescore_champion(
     import mlflow
 
     try:
-        directory = generator_dir(params.registry.model_name, champion_version, scratch)
+        directory = generator_dir(params.register_.model_name, champion_version, scratch)
         return compare(params, paths, champion_version, directory)
     except (StageInputError, mlflow.exceptions.MlflowException, OSError, KeyError) as exc:
         log.warning("champion version %s not re-scored on this data: %s", champion_version, exc)

@@ -1,4 +1,4 @@
-"""Evaluate: every registered metric of the EMA generator (t2igan.metrics.registry) and the report.
+"""Evaluate: every registered metric of the EMA generator (t2igan.metrics.catalog) and the report.
 
 FID and KID against real test images, text alignment (attribute accuracy read by a judge on synthetic data,
 R-precision elsewhere), memorization. Outputs: metrics/eval.json (DVC metrics) and artifacts/evaluate/

@@ -22,7 +22,7 @@ import numpy as np
 from t2igan.config import Params
 from t2igan.data.dataset import DatasetInfo
 from t2igan.data.fixed_captions import grid_rows
-from t2igan.gan.conditioning import CaptionFeatures
+from t2igan.gan.conditioning import CaptionFeatures, cached_caption_features
 from t2igan.gan.generator import Generator
 from t2igan.gan.sampling import generate, image_grid
 from t2igan.io import atomic_path, read_json, write_json
@@ -59,9 +59,7 @@ class SampleGrid:
         """`conditioning`: the adapted LM's vectors, as it is when the grid is drawn (else the cached ones);
         `tokens`: the captions' token states, for a generator with word attention."""
         captions, rows = grid_rows(paths, SAMPLE_CAPTIONS)
-        features = CaptionFeatures(embeddings.vectors[rows])
-        if tokens is not None:
-            features = CaptionFeatures(features.sentence, np.asarray(tokens.states[rows]), tokens.lengths[rows])
+        features = cached_caption_features(embeddings.vectors, rows, tokens)
         return cls(captions, features, np.asarray(rows), conditioning)
 
     def render(self, generator: Generator) -> Any:

@@ -11,17 +11,18 @@ the retrieval encoder's image embedding with the caption's, beside the same on t
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from t2igan.data.splits import TEST
-from t2igan.feedback.hard_prompts import read_hard_prompts
+from t2igan.data.hard_prompts import read_hard_prompts
+from t2igan.data.splits import TEST, TRAIN
+from t2igan.gan.sampling import generate
+from t2igan.metrics import seeds
+from t2igan.metrics.alignment import attribute_judge
+from t2igan.metrics.context import EvalContext
+from t2igan.metrics.retrieval import RetrievalData, retrieval_encoder
 
-if TYPE_CHECKING:
-    from t2igan.metrics.context import EvalContext
-
-SEED_OFFSET = 300_000  # generation seeds evaluate.seed + 300000 + i: apart from the other metrics'
 MAX_PROMPTS = 500  # the most-recent set is small; this bounds evaluation time if it is not
 
 
@@ -37,8 +38,6 @@ def named_attributes(caption: str, vocab: dict[str, list[str]]) -> dict[str, str
 
 
 def _judged(context: EvalContext, captions: list[str], images: np.ndarray) -> dict[str, Any]:
-    from t2igan.metrics.alignment import attribute_judge
-
     predicted = attribute_judge(context).predict(images)
     scores = []
     for i, caption in enumerate(captions):
@@ -50,9 +49,6 @@ def _judged(context: EvalContext, captions: list[str], images: np.ndarray) -> di
 
 
 def _retrieved(context: EvalContext, text: np.ndarray, images: np.ndarray) -> dict[str, Any]:
-    from t2igan.data.splits import TRAIN
-    from t2igan.metrics.retrieval import RetrievalData, retrieval_encoder
-
     data = RetrievalData(
         context.split(TRAIN), context.store, context.text, context.manifest_sha, context.text_fingerprint
     )
@@ -60,7 +56,7 @@ def _retrieved(context: EvalContext, text: np.ndarray, images: np.ndarray) -> di
     unit = text / np.linalg.norm(text, axis=1, keepdims=True).clip(1e-12)
     hard = float(np.mean(np.sum(encoder.embed(images) * unit, axis=1)))
     test = context.split(TEST).drop_duplicates("store_index").head(len(images))
-    fake = context.generate(test, context.cfg.seed + SEED_OFFSET)
+    fake = context.generate(test, context.cfg.seed + seeds.HARD_PROMPT_IMAGES)
     baseline = context.text[test.index.to_numpy()]
     baseline = baseline / np.linalg.norm(baseline, axis=1, keepdims=True).clip(1e-12)
     return {
@@ -70,13 +66,12 @@ def _retrieved(context: EvalContext, text: np.ndarray, images: np.ndarray) -> di
 
 
 def hard_prompt_alignment(context: EvalContext) -> dict[str, Any]:
-    from t2igan.gan.sampling import generate
-
     captions = read_hard_prompts(context.paths.hard_prompts)[:MAX_PROMPTS]
     if not captions:
         return {}
-    seeds = [context.cfg.seed + SEED_OFFSET + i for i in range(len(captions))]
-    images = generate(context.generator, context.encode(captions), seeds, batch_size=context.cfg.batch_size)
+    first = context.cfg.seed + seeds.HARD_PROMPT_IMAGES
+    drawn = [first + i for i in range(len(captions))]
+    images = generate(context.generator, context.encode(captions), drawn, batch_size=context.cfg.batch_size)
     if context.vocab:
         figures = _judged(context, captions, images)
     else:  # the retrieval encoder reads the frozen LM's vectors, whatever the generator was conditioned on

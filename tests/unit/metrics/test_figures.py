@@ -1,22 +1,16 @@
-"""The metric registry: every figure's direction, what the report compares, what a version stores."""
+"""What each figure means: its direction, what the report compares, what a version stores."""
 
 from __future__ import annotations
 
-from typing import cast
-
 import pytest
 
-from t2igan.metrics.context import EvalContext
-from t2igan.metrics.registry import (
-    Metric,
+from t2igan.metrics.figures import (
+    FIGURES,
     better,
     compared_figures,
-    evaluate_all,
     figure,
     is_figure,
     lower_is_better,
-    metrics,
-    register_metric,
     summary,
 )
 
@@ -35,17 +29,9 @@ EVALUATION = {
 }
 
 
-def test_every_metric_is_registered_once_in_computing_order() -> None:
-    assert [metric.name for metric in metrics()] == [
-        "fid",
-        "kid",
-        "attributes",
-        "r_precision",
-        "hard_prompts",
-        "memorization",
-    ]
-    with pytest.raises(ValueError, match="registered twice"):
-        register_metric("fid")(lambda context: {})
+def test_every_metric_declares_its_figures_in_computing_order() -> None:
+    assert list(FIGURES) == ["fid", "kid", "attributes", "r_precision", "hard_prompts", "memorization"]
+    assert all(FIGURES.values())
 
 
 def test_directions_come_from_the_figure_names() -> None:
@@ -80,11 +66,3 @@ def test_a_version_stores_the_summary_figures_and_the_names_of_its_headline_ones
         "kid_1k_std": 0.002,
         "alignment": 0.8,
     }
-
-
-def test_alignment_falls_back_to_r_precision_where_there_are_no_attributes() -> None:
-    retrieval = Metric("r_precision", lambda context: {"r_precision": 0.4}, ())
-    attributes = Metric("attributes", lambda context: {"alignment": 0.9}, ())
-    context = cast(EvalContext, object())
-    assert evaluate_all(context, [retrieval])["alignment"] == 0.4
-    assert evaluate_all(context, [attributes, retrieval])["alignment"] == 0.9  # attributes, where there are
