@@ -49,10 +49,9 @@ def environment(root: Path) -> dict[str, str]:
 
 
 def run_flow(root: Path, label: str, team_env: dict[str, str] | None = None) -> tuple[float, dict[str, Any]]:
-    summary = root / f"summary-{label}.json"
     started = time.perf_counter()
     done = subprocess.run(
-        [str(VENV_BIN / "t2igan"), "flow", "run", "--summary-json", str(summary)],
+        [str(VENV_BIN / "t2igan"), "flow", "run", "--json"],
         cwd=root,
         env={**environment(root), **(team_env or {})},
         capture_output=True,
@@ -61,7 +60,7 @@ def run_flow(root: Path, label: str, team_env: dict[str, str] | None = None) -> 
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"flow run '{label}' failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return seconds, json.loads(summary.read_text())
+    return seconds, json.loads(done.stdout)
 
 
 def services(command: str, directory: Path, *args: str) -> float:

@@ -22,9 +22,9 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_logger
 
 from flows.progress import ProgressArtifacts
-from t2igan.env import script, subprocess_env
+from t2igan.env import PROGRESS_LINES_ENV, script, subprocess_env
 from t2igan.errors import EXIT_TRANSIENT
-from t2igan.progress import LINES_ENV, ProgressLine
+from t2igan.progress import ProgressLine
 
 _EXIT_CODE = re.compile(r"exited with (\d+)")
 _STAGE_TIME = re.compile(r"^t2igan (\w+): done in ([0-9.]+)s$", re.MULTILINE)
@@ -32,7 +32,7 @@ _LOCKED = "Unable to acquire lock"
 _UNSAVED = "without confirmation"  # dvc checkout refusing to replace outputs changed in the workspace
 # Progress bars (the stages', DVC's own) redraw at most this often: a line in the task log each time. The
 # stages' progress lines (t2igan.progress), every few seconds, become the task's progress artifacts.
-PROGRESS_ENV = {"TQDM_MININTERVAL": "15", LINES_ENV: "3"}
+PROGRESS_ENV = {"TQDM_MININTERVAL": "15", PROGRESS_LINES_ENV: "3"}
 RETRY_DELAYS: list[float] = [5, 30]
 
 

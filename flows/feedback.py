@@ -15,9 +15,9 @@ from prefect import get_run_logger, task
 
 from t2igan.config import load_params
 from t2igan.feedback.database import feedback_url, open_database
-from t2igan.feedback.gate import promote_from_feedback
-from t2igan.feedback.report import summary_lines, summary_since_last
+from t2igan.feedback.summary import summary_lines, summary_since_last
 from t2igan.paths import ProjectPaths
+from t2igan.registry.human_gate import promote_from_feedback
 
 
 @task(name="feedback", task_run_name="feedback")

@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 from prefect.logging.loggers import flow_run_logger
 
-WEBHOOK_ENV = "T2IGAN_NOTIFY_WEBHOOK"
+from t2igan.env import NOTIFY_WEBHOOK_ENV
+
 _STAGE = re.compile(r"stage '([^']+)' failed \(exit code [^)]*\): (.*)")
 
 
@@ -36,7 +37,7 @@ def failure_details(state: Any) -> dict[str, str | None]:
 
 def webhook_url(flow_run: Any) -> str | None:
     parameters = getattr(flow_run, "parameters", None) or {}
-    return parameters.get("notify_url") or os.environ.get(WEBHOOK_ENV) or None
+    return parameters.get("notify_url") or os.environ.get(NOTIFY_WEBHOOK_ENV) or None
 
 
 def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:

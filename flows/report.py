@@ -20,6 +20,7 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
+from t2igan.env import MLFLOW_UI_URL_ENV
 from t2igan.markdown import table
 from t2igan.metrics.figures import better, is_figure
 from t2igan.paths import ProjectPaths
@@ -35,7 +36,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def mlflow_ui_url(paths: ProjectPaths, override: str | None = None) -> str:
     uri = tracking_uri(paths)
-    base = override or os.environ.get("T2IGAN_MLFLOW_UI_URL")
+    base = override or os.environ.get(MLFLOW_UI_URL_ENV)
     if not base:
         base = uri if uri.startswith(("http://", "https://")) else DEFAULT_MLFLOW_UI
     return base.rstrip("/")

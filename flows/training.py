@@ -14,7 +14,6 @@ Run it once: `make run` (`t2igan flow run`); on a schedule: `t2igan flow serve` 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from prefect import flow
 from flows.dvc_tasks import StageFailed, default_remote, dvc_pull, dvc_push, run_stage
 from flows.feedback import human_feedback
 from flows.notify import notify_failure
-from flows.report import publish, render_markdown, summarize
+from flows.report import publish, summarize
 from t2igan.config import overrides as run_overrides
 from t2igan.env import apply_offline_defaults
 from t2igan.errors import T2iganError
@@ -72,14 +71,9 @@ def training_flow(
     return summary
 
 
-def run_once(
-    project: Path, overrides: dict[str, Any], pull: bool, push: bool, summary_json: Path | None = None
-) -> str:
-    """One run of the flow on an ephemeral Prefect API (`t2igan flow run`); returns its report as markdown."""
+def run_once(project: Path, overrides: dict[str, Any], pull: bool, push: bool) -> dict[str, Any]:
+    """One run of the flow on an ephemeral Prefect API (`t2igan flow run`); returns its summary."""
     try:
-        summary = training_flow(project_dir=str(project), overrides=overrides, pull=pull, push=push)
+        return training_flow(project_dir=str(project), overrides=overrides, pull=pull, push=push)
     except StageFailed as exc:
         raise FlowFailed(str(exc)) from None
-    if summary_json:
-        summary_json.write_text(json.dumps(summary, indent=2, default=str))
-    return "\n" + render_markdown(summary)

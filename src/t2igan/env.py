@@ -12,6 +12,19 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+# t2igan's own variables, by what they hold (every T2IGAN_* name is here, once)
+CACHE_DIR_ENV = "T2IGAN_CACHE_DIR"  # the content-addressed caches (default: <project>/.t2igan-cache)
+FEEDBACK_URL_ENV = "T2IGAN_FEEDBACK_URL"  # the studio's votes: a SQLAlchemy URL (team mode: PostgreSQL)
+LOCK_URL_ENV = "T2IGAN_PROMOTION_LOCK_URL"  # the PostgreSQL whose advisory lock serialises alias moves
+S3_ENDPOINT_ENV = "T2IGAN_S3_ENDPOINT"  # team mode's S3 endpoint (the DVC remote, MLflow's artifacts)
+SERVICES_DIR_ENV = "T2IGAN_SERVICES_DIR"  # where `t2igan services` keeps its servers' data and team.env
+STUDIO_SECRET_ENV = "T2IGAN_STUDIO_SECRET"  # the key that signs the studio's comparisons
+REQUEST_SECONDS_ENV = "T2IGAN_REQUEST_SECONDS"  # how long a served request may generate
+PROGRESS_LINES_ENV = "T2IGAN_PROGRESS_LINES"  # seconds between a stage's progress lines (0: none)
+NOTIFY_WEBHOOK_ENV = "T2IGAN_NOTIFY_WEBHOOK"  # where the flow posts a failed run
+MLFLOW_UI_URL_ENV = "T2IGAN_MLFLOW_UI_URL"  # the MLflow UI the flow's summary links to
+LOCKED_PROJECT_ENV = "T2IGAN_LOCKED_PROJECT"  # set by a launcher for its ranks: it holds this project's lock
+
 OFFLINE_DEFAULTS: dict[str, str] = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",

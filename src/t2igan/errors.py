@@ -40,6 +40,15 @@ class TrainingDiverged(T2iganError):
     """Losses went NaN/inf or exploded; the last good checkpoint is kept."""
 
 
+class ProcessesFailed(T2iganError):
+    """Processes a stage started (torchrun's ranks) failed; the exit code is theirs, so a transient failure
+    of a rank stays retriable."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class TransientError(T2iganError):
     """Something outside our control failed in a way that may pass (retry)."""
 

@@ -3,7 +3,8 @@
 Two `t2igan train` in one project would delete each other's checkpoints and overwrite each other's model;
 DVC's own lock covers `dvc repro` only, not a stage run by hand. The lock is an OS file lock (`filelock`),
 released when its holder exits however it exits; beside it, the holder writes who it is, so that the one
-refused can say which command is running. Under torchrun only rank 0 writes, so only rank 0 locks.
+refused can say which command is running. Under torchrun only rank 0 writes, so only rank 0 locks; and when
+`t2igan train` started the ranks itself (t2igan.training.launch), the launcher holds the lock for them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 
 from filelock import FileLock, Timeout
 
+from t2igan.env import LOCKED_PROJECT_ENV
 from t2igan.errors import TransientError
 from t2igan.io import write_json
 from t2igan.paths import ProjectPaths
@@ -37,6 +39,9 @@ def _holder(paths: ProjectPaths) -> str:
 def project_lock(paths: ProjectPaths, stage: str) -> Iterator[None]:
     """Hold the project for `stage`, or fail at once (transient: exit 75) naming the stage that holds it."""
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun's other ranks compute; rank 0 holds the lock
+        yield
+        return
+    if os.environ.get(LOCKED_PROJECT_ENV) == str(paths.root):  # the launcher of these ranks holds it
         yield
         return
     paths.root.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from t2igan.env import CACHE_DIR_ENV
+
 
 @dataclass(frozen=True)
 class ProjectPaths:
@@ -57,5 +59,5 @@ class ProjectPaths:
     @property
     def cache_dir(self) -> Path:
         """Content-addressed caches (embeddings, FID statistics, judge); safe to delete, never a DVC out."""
-        override = os.environ.get("T2IGAN_CACHE_DIR")
+        override = os.environ.get(CACHE_DIR_ENV)
         return Path(override).resolve() if override else self.root / ".t2igan-cache"

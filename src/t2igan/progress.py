@@ -21,7 +21,8 @@ from typing import TypeVar
 
 from tqdm.auto import tqdm
 
-LINES_ENV = "T2IGAN_PROGRESS_LINES"
+from t2igan.env import PROGRESS_LINES_ENV
+
 PREFIX = "t2igan-progress"
 # Searched, not matched: a bar redrawn without a newline may share the line read back from a pipe.
 _LINE = re.compile(rf"{PREFIX} ([\w-]+) ([\w-]+) (\d+)/(\d+)\s*$")
@@ -55,7 +56,7 @@ def parse(line: str) -> ProgressLine | None:
 
 
 def _line_interval() -> float | None:
-    raw = os.environ.get(LINES_ENV, "").strip()
+    raw = os.environ.get(PROGRESS_LINES_ENV, "").strip()
     try:
         return max(0.0, float(raw)) if raw else None
     except ValueError:

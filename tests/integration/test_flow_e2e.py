@@ -68,9 +68,7 @@ def _env(project: Path) -> dict[str, str]:
 
 
 def _flow(project: Path) -> dict:
-    summary = project / "summary.json"
-    checked([str(VENV_BIN / "t2igan"), "flow", "run", "--summary-json", str(summary)], project, _env(project))
-    return json.loads(summary.read_text())
+    return json.loads(checked([str(VENV_BIN / "t2igan"), "flow", "run", "--json"], project, _env(project)))
 
 
 def _ran(summary: dict) -> set[str]:

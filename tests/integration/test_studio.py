@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from t2igan.config import Params
 from t2igan.data.hard_prompts import read_hard_prompts
 from t2igan.feedback.database import open_database
-from t2igan.feedback.gate import promote_from_feedback
 from t2igan.feedback.schema import Thumb, Vote
 from t2igan.paths import ProjectPaths
+from t2igan.registry.human_gate import promote_from_feedback
 from t2igan.studio.app import StudioSettings, create_app
 from t2igan.studio.limits import RateLimits
 from t2igan.tracking import configure

@@ -25,8 +25,9 @@ import pytest
 import sqlalchemy
 from PIL import Image
 
+from t2igan.env import LOCK_URL_ENV
 from t2igan.registry.aliases import METRICS_TAG, PREVIOUS
-from t2igan.registry.promotion_lock import LOCK_URL_ENV, lock_key
+from t2igan.registry.promotion_lock import lock_key
 from t2igan.services.processes import group_alive
 from t2igan.services.team import read_env_file
 from tests.support.project import (
@@ -187,7 +188,8 @@ def test_a_fresh_process_elsewhere_draws_the_champion_from_the_server(team: Team
 
 
 def test_the_studio_s_votes_go_to_the_team_s_postgresql(team: Team, team_project: Path) -> None:
-    from t2igan.feedback.database import FEEDBACK_URL_ENV, open_database
+    from t2igan.env import FEEDBACK_URL_ENV
+    from t2igan.feedback.database import open_database
     from t2igan.feedback.tokens import Shown
     from t2igan.feedback.votes import record_vote
 

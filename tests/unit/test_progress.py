@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from t2igan.progress import LINES_ENV, Progress, ProgressLine, parse, tracked
+from t2igan.env import PROGRESS_LINES_ENV as LINES_ENV
+from t2igan.progress import Progress, ProgressLine, parse, tracked
 
 
 def _lines(captured: str) -> list[ProgressLine]:

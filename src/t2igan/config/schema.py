@@ -48,7 +48,7 @@ class SyntheticParams(_Strict):
     heldout_per_color: int = Field(1, ge=0, le=3, description="shapes held out of training per color")
 
 
-# The dataset sources ingest can read; `t2igan.data.importers.read_source` handles each (mypy checks that).
+# The dataset sources ingest can read; `data.importers.sources.read_source` handles each (mypy checks that).
 Source = Literal["synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder", "folder"]
 FILE_SOURCES: tuple[Source, ...] = ("tsv", "csv", "jsonl")  # a caption file, its images in a directory
 GNorm = Literal["batch", "group", "none"]
@@ -266,7 +266,7 @@ class EvaluateParams(_Strict):
 
 
 class HumanGateParams(_Strict):
-    """People's votes as a second gate (t2igan.feedback.gate): a challenger that passed the automatic gate
+    """People's votes as a second gate (t2igan.registry.human_gate): a challenger that passed the automatic gate
     becomes @champion only once enough blind comparisons in the studio prefer it."""
 
     enabled: bool = Field(False, description="hold challengers that pass the automatic gate for votes")

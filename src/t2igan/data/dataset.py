@@ -14,7 +14,7 @@ from t2igan.paths import ProjectPaths
 if TYPE_CHECKING:
     import pandas as pd
 
-    from t2igan.data.importers import Imported
+    from t2igan.data.importers.base import Imported
 
 
 @dataclass(frozen=True)

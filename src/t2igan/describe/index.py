@@ -15,7 +15,7 @@ import numpy as np
 from t2igan.config import Params
 from t2igan.describe.captions import unique_captions
 from t2igan.describe.inputs import require_pipeline_outputs
-from t2igan.describe.requests import check_top_k
+from t2igan.describe.limits import DEFAULT_TOP_K, check_top_k
 from t2igan.describe.upload import upload_pixels
 from t2igan.errors import StageInputError
 from t2igan.metrics.retrieval import RetrievalData, encoder_path, retrieval_encoder
@@ -64,7 +64,7 @@ class CaptionIndex:
             params.validation.max_pixels,
         )
 
-    def describe(self, image: bytes | np.ndarray, top_k: int = 5) -> list[Match]:
+    def describe(self, image: bytes | np.ndarray, top_k: int = DEFAULT_TOP_K) -> list[Match]:
         """The `top_k` captions closest to the image, best first (ties keep manifest order).
 
         `image`: PNG, JPEG or WebP bytes, or uint8 HxWx3 pixels. Refusals raise `BadDescribeRequest`.

@@ -14,10 +14,10 @@ import sqlalchemy
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from t2igan.env import FEEDBACK_URL_ENV
 from t2igan.errors import ConfigError, TransientError
 from t2igan.paths import ProjectPaths
 
-FEEDBACK_URL_ENV = "T2IGAN_FEEDBACK_URL"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-SECRET_ENV = "T2IGAN_STUDIO_SECRET"
+from t2igan.env import STUDIO_SECRET_ENV
+
 SALT = "t2igan.studio.shown"
 MAX_AGE_S = 24 * 3600  # a page left open for a day can still be voted on
 
@@ -45,8 +46,8 @@ class Shown:
 
 def load_secret(path: Path) -> bytes:
     """`T2IGAN_STUDIO_SECRET`, or a random key kept (mode 0600) at `path`, made on first use."""
-    if os.environ.get(SECRET_ENV):
-        return os.environ[SECRET_ENV].encode()
+    if os.environ.get(STUDIO_SECRET_ENV):
+        return os.environ[STUDIO_SECRET_ENV].encode()
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")

@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from t2igan.config import Params, load_params
+from t2igan.config import Params
 from t2igan.errors import T2iganError
 from t2igan.metrics.report import ChampionFigures
 from t2igan.paths import ProjectPaths
@@ -73,21 +72,19 @@ def move_champion(
     log.info("%s version %s is now @champion: %s", name, version, reason)
 
 
-def _registry(params_file: Path, project: Path | None) -> tuple[Any, str, ProjectPaths]:
+def _registry(params: Params, paths: ProjectPaths) -> tuple[Any, str]:
     import mlflow
 
-    paths = ProjectPaths.at(project)
     configure(paths)
-    name = load_params(params_file).register_.model_name
-    return mlflow.MlflowClient(), name, paths
+    return mlflow.MlflowClient(), params.register_.model_name
 
 
-def manual_promote(version: str, reason: str, params_file: Path, project: Path | None) -> tuple[str, bool]:
+def manual_promote(version: str, reason: str, params: Params, paths: ProjectPaths) -> tuple[str, bool]:
     """`t2igan promote`: make a version @champion by hand, recording the reason and what it replaces.
 
     Returns the model's name and whether @champion moved (promoting the champion changes nothing).
     """
-    client, name, paths = _registry(params_file, project)
+    client, name = _registry(params, paths)
     try:
         client.get_model_version(name, version)
     except Exception:
@@ -100,9 +97,9 @@ def manual_promote(version: str, reason: str, params_file: Path, project: Path |
     return name, True
 
 
-def rollback_champion(params_file: Path, project: Path | None) -> tuple[str, str]:
+def rollback_champion(params: Params, paths: ProjectPaths) -> tuple[str, str]:
     """`t2igan rollback`: @champion back to the version the current one replaced."""
-    client, name, paths = _registry(params_file, project)
+    client, name = _registry(params, paths)
     with promotion_lock(paths, name):
         champion = current_champion(client, name)
         if champion is None:

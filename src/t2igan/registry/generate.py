@@ -13,18 +13,18 @@ from t2igan.tracking import configure, tracking_uri
 
 
 def generate_files(
+    paths: ProjectPaths,
     caption: str,
     model_uri: str,
     output: Path,
     num_images: int,
     seed: int,
-    project: Path | None,
     truncation: float | None = None,
 ) -> list[Path]:
-    """output.png, or output-<k>.png for several images; bad requests are one-line errors."""
+    """output.png, or output-<k>.png for several images, from the project's registry; bad requests are
+    one-line errors."""
     import mlflow
 
-    paths = ProjectPaths.at(project)
     configure(paths)
     try:
         model = mlflow.pyfunc.load_model(model_uri)

@@ -8,7 +8,7 @@ encoder), the stored figures are compared as before, and the reason says so; FID
 the same sample count (fid_1k vs fid_1k): FID is biased by it. Experiments (`dvc exp run`, or
 `register.promotion: challenger`) never move @champion: the decision the gate would have made is recorded.
 With `register.human_gate` on, a version that wins waits as @challenger for people's votes instead
-(t2igan.feedback.gate moves it).
+(t2igan.registry.human_gate moves it).
 Which way each figure is better comes from the metric registry. The decision, its reason and the comparison
 are recorded on the version; a new champion also records which version it replaced (t2igan.registry.aliases).
 """
@@ -40,7 +40,9 @@ from t2igan.registry.rescore import Comparison
 class Decision:
     promote: bool
     reason: str
-    awaiting_votes: bool = False  # passed the gate; people decide (register.human_gate, t2igan.feedback.gate)
+    awaiting_votes: bool = (
+        False  # passed the gate; people decide (register.human_gate, t2igan.registry.human_gate)
+    )
 
 
 Rescorer = Callable[[str], Comparison | None]  # champion version -> the two measured together, or None

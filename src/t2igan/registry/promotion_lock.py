@@ -18,13 +18,13 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from t2igan.env import LOCK_URL_ENV
 from t2igan.errors import ConfigError, TransientError
 from t2igan.paths import ProjectPaths
 from t2igan.tracking import local_store_dir, tracking_uri
 
 log = logging.getLogger(__name__)
 
-LOCK_URL_ENV = "T2IGAN_PROMOTION_LOCK_URL"
 WAIT_SECONDS = 300  # a promotion re-scores the champion: one generation and feature pass, a few minutes at most
 
 

@@ -23,6 +23,8 @@ from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from mlflow.types.schema import AnyType
 
+from t2igan.env import REQUEST_SECONDS_ENV
+
 if TYPE_CHECKING:
     from t2igan.gan.conditioning import CaptionFeatures
     from t2igan.registry.requests import ImageRequest
@@ -138,13 +140,13 @@ class TextToImageModel(PythonModel):
         """Batch by batch, stopping past the request's time budget (a 504 that names it)."""
         from t2igan.gan.sampling import generate
 
-        budget = float(os.environ.get("T2IGAN_REQUEST_SECONDS", DEFAULT_REQUEST_SECONDS))
+        budget = float(os.environ.get(REQUEST_SECONDS_ENV, DEFAULT_REQUEST_SECONDS))
         deadline = time.monotonic() + budget
         parts: list[np.ndarray] = []
         for start in range(0, len(seeds), BATCH):
             if parts and time.monotonic() > deadline:
                 raise MlflowException(
-                    f"the request took longer than {budget:g} s (T2IGAN_REQUEST_SECONDS); ask for fewer images",
+                    f"the request took longer than {budget:g} s ({REQUEST_SECONDS_ENV}); ask for fewer images",
                     error_code=DEADLINE_EXCEEDED,
                 )
             end = start + BATCH

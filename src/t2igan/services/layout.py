@@ -16,11 +16,11 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from t2igan.env import SERVICES_DIR_ENV
 from t2igan.io import write_json
 
 HOST = "127.0.0.1"
 DEFAULT_ROOT = ".t2igan-services"
-ROOT_ENV = "T2IGAN_SERVICES_DIR"
 POOL = "t2igan"
 BUCKET = "t2igan-dvc"
 
@@ -53,7 +53,7 @@ class ServicesLayout:
     @classmethod
     def at(cls, root: Path | None, project: Path | None = None) -> ServicesLayout:
         """`root`, else $T2IGAN_SERVICES_DIR, else the project's (or this directory's) .t2igan-services."""
-        env = os.environ.get(ROOT_ENV)
+        env = os.environ.get(SERVICES_DIR_ENV)
         chosen = root or (Path(env) if env else (project or Path.cwd()) / DEFAULT_ROOT)
         return cls(chosen.expanduser().resolve())
 

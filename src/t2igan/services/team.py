@@ -15,11 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from t2igan.env import script, subprocess_env
+from t2igan.env import FEEDBACK_URL_ENV, LOCK_URL_ENV, S3_ENDPOINT_ENV, script, subprocess_env
 from t2igan.errors import ConfigError, TransientError
-from t2igan.feedback.database import FEEDBACK_URL_ENV
 from t2igan.io import write_text
-from t2igan.registry.promotion_lock import LOCK_URL_ENV
 from t2igan.services import postgres, processes, servers
 from t2igan.services.layout import BUCKET, Ports, ServicesConfig, ServicesLayout
 
@@ -28,7 +26,6 @@ log = logging.getLogger(__name__)
 SERVICES = ("postgres", "s3", "mlflow", "prefect", "worker")
 NEEDS = {"mlflow": {"postgres"}, "prefect": {"postgres"}, "worker": {"prefect", "postgres"}}
 DATABASES = ("mlflow", "prefect", "feedback")  # feedback: the studio's votes (t2igan.feedback)
-S3_ENDPOINT_ENV = "T2IGAN_S3_ENDPOINT"
 DVC_REMOTE = "team"
 
 

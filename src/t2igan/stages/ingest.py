@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from t2igan.config import Params
 from t2igan.data.dataset import DatasetInfo
-from t2igan.data.importers import read_source
+from t2igan.data.importers.sources import read_source
 from t2igan.data.manifest import file_facts, to_frame, write_manifest
 from t2igan.io import atomic_dir
 from t2igan.paths import ProjectPaths

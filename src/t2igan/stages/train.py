@@ -2,7 +2,8 @@
 
 Outputs: artifacts/train/checkpoints/ (persisted between runs: `resume: auto` continues the newest intact
 checkpoint of the same configuration), artifacts/train/model/ (t2igan.training.outputs), metrics/train.json
-and metrics/train_log.csv. Under torchrun every rank trains and rank 0 alone writes and tracks.
+and metrics/train_log.csv. Under torchrun every rank trains and rank 0 alone writes and tracks; with
+`train.nproc` > 1 outside torchrun, the stage starts its ranks under torchrun itself (t2igan.training.launch).
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import torch
 from t2igan.config import Params
 from t2igan.data.dataset import DatasetInfo
 from t2igan.data.splits import TRAIN
-from t2igan.errors import TrainingDiverged
+from t2igan.errors import ProcessesFailed, TrainingDiverged
 from t2igan.gan.config import GANConfig
 from t2igan.paths import ProjectPaths
 from t2igan.tracking import RunRef
 from t2igan.training.checkpoint import Checkpointer, CheckpointManager
 from t2igan.training.data import BatchSampler, TrainingSet
 from t2igan.training.distributed import World, ranks_agree, training_process
+from t2igan.training.launch import launch, processes, under_torchrun
 from t2igan.training.loop import Intervals, train_steps
-from t2igan.training.outputs import export_model, write_summary
+from t2igan.training.outputs import export_model, read_summary, write_summary
 from t2igan.training.resume import resume_or_initialise
 from t2igan.training.run_log import MlflowRunLog, SampleGrid, training_run, write_loss_log
 from t2igan.training.text_model import TrainableText
@@ -40,9 +42,24 @@ class TrainResult:
 
 
 def run(params: Params, paths: ProjectPaths) -> TrainResult:
-    """Train in this process, or as one rank of a `torchrun` launch."""
+    """Train in this process, or as one rank of a `torchrun` launch, or start `train.nproc` ranks."""
+    nproc = processes(params.train)
+    if nproc > 1 and not under_torchrun():
+        return _launched(params, paths, nproc)
     with training_process(params.train) as (device, world):
         return _train(params, paths, device, world)
+
+
+def _launched(params: Params, paths: ProjectPaths, nproc: int) -> TrainResult:
+    """Start the ranks under torchrun and wait; their result, from what rank 0 wrote."""
+    code = launch(nproc, params, paths)
+    if code != 0:
+        raise ProcessesFailed(f"{nproc} processes under torchrun, exit code {code}", code)
+    summary, losses = read_summary(paths)
+    run_id = RunRef.read(paths.model_dir).run_id
+    return TrainResult(
+        run_id, int(summary["steps"]), int(summary["resumed_from"]), float(summary["images_per_second"]), losses
+    )
 
 
 def _train(params: Params, paths: ProjectPaths, device: torch.device, world: World) -> TrainResult:

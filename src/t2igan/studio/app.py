@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from t2igan.config import Params
+from t2igan.describe.limits import DEFAULT_TOP_K, BadDescribeRequest, check_top_k
 from t2igan.feedback.database import open_database
 from t2igan.feedback.schema import BOTH_BAD, LEFT, RIGHT, SINGLE
 from t2igan.feedback.tokens import InvalidToken, Shown, Signer
@@ -197,7 +198,7 @@ class Studio:
         return registry_view(self.model_name, self.sessions, gate.confidence, gate.min_votes)
 
     def describe(self, image: bytes, top_k: int) -> dict[str, Any]:
-        from t2igan.describe import BadDescribeRequest, CaptionIndex
+        from t2igan.describe import CaptionIndex
         from t2igan.errors import T2iganError
 
         try:
@@ -278,10 +279,14 @@ def _install_drawing(app: FastAPI, studio: Studio) -> None:
         return await run_in_threadpool(studio.registry)
 
     @app.post("/api/describe")
-    async def describe(request: Request, image: UploadFile = File(...), top_k: int = 5) -> dict[str, Any]:
+    async def describe(
+        request: Request, image: UploadFile = File(...), top_k: int = DEFAULT_TOP_K
+    ) -> dict[str, Any]:
         _throttled(studio, "draw", request)
-        if not 1 <= top_k <= 50:
-            raise StudioError(422, f"top_k must be between 1 and 50, got {top_k}")
+        try:
+            check_top_k(top_k)
+        except BadDescribeRequest as exc:
+            raise StudioError(422, str(exc)) from None
         data = await image.read(MAX_BODY_BYTES + 1)
         if len(data) > MAX_BODY_BYTES:
             raise StudioError(413, f"image over {MAX_BODY_BYTES >> 20} MiB")

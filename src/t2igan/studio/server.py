@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from t2igan.config import load_params
+from t2igan.config import Params
 from t2igan.feedback.database import feedback_url
 from t2igan.feedback.tokens import load_secret
 from t2igan.paths import ProjectPaths
@@ -15,13 +13,10 @@ from t2igan.tracking import configure
 SECRET_FILE = "feedback/studio.key"  # beside the default database; T2IGAN_STUDIO_SECRET overrides it
 
 
-def studio_settings(
-    params_file: Path, project: Path | None, limits: RateLimits | None = None
-) -> StudioSettings:
-    paths = ProjectPaths.at(project)
+def studio_settings(params: Params, paths: ProjectPaths, limits: RateLimits | None = None) -> StudioSettings:
     configure(paths)
     return StudioSettings(
-        params=load_params(params_file),
+        params=params,
         paths=paths,
         feedback_url=feedback_url(paths),
         secret=load_secret(paths.root / SECRET_FILE),

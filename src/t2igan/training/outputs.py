@@ -9,10 +9,11 @@ written next to the old one and swapped in whole.
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
 from t2igan.gan.export import save_generator
 from t2igan.gan.generator import Generator
-from t2igan.io import atomic_dir, write_json
+from t2igan.io import atomic_dir, read_json, write_json
 from t2igan.paths import ProjectPaths
 from t2igan.text.embeddings import ENCODER_FILE, read_encoder_record
 from t2igan.text.tuning import TUNING_DIR
@@ -40,6 +41,9 @@ def export_model(
         RunRef(run.run_id, run.experiment_id, run.tracking_uri).write(staging)
 
 
+SUMMARY_FIELDS = ("steps", "resumed_from", "images_per_second", "processes", "init_from")
+
+
 def write_summary(paths: ProjectPaths, steps: int, start: Start, outcome: LoopOutcome, processes: int) -> None:
     """metrics/train.json: how far the run went, from where, how fast, and its final losses."""
     write_json(
@@ -53,3 +57,10 @@ def write_summary(paths: ProjectPaths, steps: int, start: Start, outcome: LoopOu
             **outcome.final_losses,
         },
     )
+
+
+def read_summary(paths: ProjectPaths) -> tuple[dict[str, Any], dict[str, float]]:
+    """metrics/train.json as written above: (the run's bookkeeping, its final losses)."""
+    summary = read_json(paths.metrics("train"))
+    losses = {key: float(value) for key, value in summary.items() if key not in SUMMARY_FIELDS}
+    return {key: summary[key] for key in SUMMARY_FIELDS if key in summary}, losses

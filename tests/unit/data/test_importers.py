@@ -226,7 +226,7 @@ def test_bad_jsonl_csv_coco_and_reed_records_become_rejected_rows(tmp_path: Path
 @pytest.mark.parametrize("source", ["coco", "reed", "imagefolder", "folder", "tsv", "csv", "jsonl"])
 def test_a_dataset_path_that_does_not_exist_says_so(tmp_path: Path, source: str) -> None:
     from t2igan.config import DataParams
-    from t2igan.data.importers import read_source
+    from t2igan.data.importers.sources import read_source
     from t2igan.errors import DataError
 
     missing = tmp_path / "nowhere"
@@ -255,7 +255,7 @@ def test_ingest_opens_no_file_a_symlink_takes_outside_the_dataset(tmp_path: Path
 
 def test_a_dataset_without_a_test_split_is_split_by_data_test_fraction(tmp_path: Path) -> None:
     from t2igan.config import DataParams
-    from t2igan.data.importers import read_source
+    from t2igan.data.importers.sources import read_source
 
     coco = tmp_path / "coco"
     (coco / "annotations").mkdir(parents=True)

@@ -11,8 +11,8 @@ from sqlalchemy import func, inspect, select
 from t2igan.data.hard_prompts import read_hard_prompts, write_hard_prompts
 from t2igan.feedback.database import create_engine, current_revision, downgrade, feedback_url, open_database
 from t2igan.feedback.disliked import hard_prompts
-from t2igan.feedback.report import summary_since_last
 from t2igan.feedback.schema import Vote
+from t2igan.feedback.summary import summary_since_last
 from t2igan.feedback.tokens import Shown
 from t2igan.feedback.votes import AlreadyRecorded, RefusedFeedback, record_thumb, record_vote
 from t2igan.paths import ProjectPaths

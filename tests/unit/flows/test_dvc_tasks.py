@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from flows.dvc_tasks import PROGRESS_ENV, StageFailed, reason, retry_if_transient, run_dvc, stage_ran
+from t2igan.env import PROGRESS_LINES_ENV as LINES_ENV
 from t2igan.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
-from t2igan.progress import LINES_ENV, ProgressLine
+from t2igan.progress import ProgressLine
 from tests.support.project import dvc, tiny_params_dict, write_project
 
 

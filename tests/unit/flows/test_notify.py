@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from flows.dvc_tasks import StageFailed
-from flows.notify import WEBHOOK_ENV, failure_details, webhook_url
+from flows.notify import failure_details, webhook_url
+from t2igan.env import NOTIFY_WEBHOOK_ENV as WEBHOOK_ENV
 
 
 class _State:

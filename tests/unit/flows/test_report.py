@@ -97,7 +97,7 @@ def test_links_point_at_the_tracking_server_or_the_local_ui(
 
 
 def test_the_report_shows_people_s_feedback_and_the_human_gate(finished: ProjectPaths) -> None:
-    from t2igan.feedback.report import summary_lines
+    from t2igan.feedback.summary import summary_lines
 
     votes = {
         "model": "t2igan",

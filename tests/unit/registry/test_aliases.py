@@ -9,6 +9,7 @@ import mlflow
 import pytest
 import yaml
 
+from t2igan.config import load_params
 from t2igan.errors import T2iganError
 from t2igan.paths import ProjectPaths
 from t2igan.registry.aliases import (
@@ -56,36 +57,36 @@ def test_a_move_records_when_why_and_what_it_replaced(registry: tuple[Path, mlfl
 
 def test_promote_by_hand_then_roll_back_along_the_chain(registry: tuple[Path, mlflow.MlflowClient]) -> None:
     root, client = registry
-    params = root / "params.yaml"
+    params, paths = load_params(root / "params.yaml"), ProjectPaths.at(root)
     with pytest.raises(T2iganError, match="has no @champion to roll back"):
-        rollback_champion(params, root)
+        rollback_champion(params, paths)
     for version in ("1", "3"):
-        manual_promote(version, "demo", params, root)
+        manual_promote(version, "demo", params, paths)
     assert (
         _champion(client) == "3"
         and client.get_model_version("t2igan", "3").tags["champion.reason"] == "manual: demo"
     )
-    assert rollback_champion(params, root) == ("t2igan", "1")
+    assert rollback_champion(params, paths) == ("t2igan", "1")
     assert _champion(client) == "1"
     assert client.get_model_version("t2igan", "1").tags["champion.reason"] == "rollback from version 3"
     assert client.get_model_version("t2igan", "3").tags["champion.rolled_back_at"]
     with pytest.raises(T2iganError, match="version 1 replaced no earlier champion"):
-        rollback_champion(params, root)
+        rollback_champion(params, paths)
     with pytest.raises(T2iganError, match="t2igan has no version 9"):
-        manual_promote("9", "typo", params, root)
+        manual_promote("9", "typo", params, paths)
 
 
 def test_promoting_the_champion_is_a_no_op_that_says_so(registry: tuple[Path, mlflow.MlflowClient]) -> None:
     root, client = registry
-    params = root / "params.yaml"
-    manual_promote("1", "first", params, root)
-    manual_promote("3", "better", params, root)
+    params, paths = load_params(root / "params.yaml"), ProjectPaths.at(root)
+    manual_promote("1", "first", params, paths)
+    manual_promote("3", "better", params, paths)
     before = client.get_model_version("t2igan", "3").tags
-    assert manual_promote("3", "again", params, root) == ("t2igan", False)
+    assert manual_promote("3", "again", params, paths) == ("t2igan", False)
     assert client.get_model_version("t2igan", "3").tags == before  # never its own champion.previous
-    assert rollback_champion(params, root) == ("t2igan", "1")  # the chain still leads back
+    assert rollback_champion(params, paths) == ("t2igan", "1")  # the chain still leads back
     with pytest.raises(T2iganError, match="replaced no earlier champion"):
-        rollback_champion(params, root)
+        rollback_champion(params, paths)
 
 
 def test_the_chain_can_never_point_at_itself(registry: tuple[Path, mlflow.MlflowClient]) -> None:
@@ -96,4 +97,4 @@ def test_the_chain_can_never_point_at_itself(registry: tuple[Path, mlflow.Mlflow
     client.set_model_version_tag("t2igan", "2", "champion.previous", "2")  # a loop written by hand
     root = Path(client.tracking_uri.removeprefix("sqlite:///")).parents[1]
     with pytest.raises(T2iganError, match=r"version 2's history points at itself"):
-        rollback_champion(root / "params.yaml", root)
+        rollback_champion(load_params(root / "params.yaml"), ProjectPaths.at(root))

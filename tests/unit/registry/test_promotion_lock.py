@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from t2igan.env import LOCK_URL_ENV
 from t2igan.errors import ConfigError, TransientError
 from t2igan.paths import ProjectPaths
-from t2igan.registry.promotion_lock import LOCK_URL_ENV, lock_key, promotion_lock
+from t2igan.registry.promotion_lock import lock_key, promotion_lock
 from tests.support.services import free_port
 
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from t2igan.config import DataParams
-from t2igan.data.importers import Imported, dataset_root, utf8_problem
+from t2igan.data.importers.base import Imported, dataset_root, utf8_problem
 from t2igan.data.manifest import manifest_row
 from t2igan.data.splits import TEST, TRAIN
 from t2igan.errors import DataError

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from t2igan.config import DataParams
 from t2igan.data.images import BadImage, confine
-from t2igan.data.importers import Imported, dataset_root
+from t2igan.data.importers.base import Imported, dataset_root
 from t2igan.data.manifest import manifest_row
 from t2igan.data.splits import ALIASES, hash_split
 from t2igan.errors import DataError

@@ -7,7 +7,7 @@ Either one metadata.jsonl at the root (split by a hash of the image), or one per
 from __future__ import annotations
 
 from t2igan.config import ColumnParams, DataParams
-from t2igan.data.importers import Imported, dataset_root
+from t2igan.data.importers.base import Imported, dataset_root
 from t2igan.data.importers.table import read_jsonl
 from t2igan.data.splits import normalize_split
 from t2igan.errors import DataError

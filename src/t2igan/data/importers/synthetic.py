@@ -6,7 +6,7 @@ from pathlib import Path
 
 from t2igan.config import DataParams
 from t2igan.data import synthetic
-from t2igan.data.importers import Imported
+from t2igan.data.importers.base import Imported
 
 
 def read(data: DataParams, staging: Path) -> Imported:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from t2igan.config import DataParams
-from t2igan.data.importers import Imported, utf8_problem
+from t2igan.data.importers.base import Imported, utf8_problem
 from t2igan.data.manifest import manifest_row
 from t2igan.data.splits import hash_split, normalize_split
 from t2igan.errors import DataError

