@@ -23,7 +23,8 @@ import pandas as pd
 
 from _project import project, run_stages
 from t2igan.config import EmbedParams
-from t2igan.text.encoder import encoder_from_params, resolve_encoder_path
+from t2igan.text.encoder import encoder_from_params
+from t2igan.text.locate import resolve_encoder_path
 from tests.support.tiny_lms import KINDS, build
 
 

@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _project  # noqa: F401  (puts the repository root on the path)
 from _rounds import median_step_seconds
 from t2igan.config import EmbedParams, ModelParams, TextTuningParams, TrainParams
-from t2igan.gan.config import GANConfig
-from t2igan.text.encoder import encoder_from_params, resolve_encoder_path
+from t2igan.gan.architecture import GANConfig
+from t2igan.text.encoder import encoder_from_params
+from t2igan.text.locate import resolve_encoder_path
 from t2igan.text.tuning import Tuning
 from t2igan.training.text_model import TrainableText
 from t2igan.training.trainer import Trainer

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _project  # noqa: F401  (puts the repository root on the path)
 from t2igan.config import ModelParams, TrainParams
-from t2igan.gan.config import GANConfig
+from t2igan.gan.architecture import GANConfig
 from t2igan.training.trainer import Trainer
 from tests.support.dfgan import use_published_order
 

@@ -24,9 +24,10 @@ import _project  # noqa: F401  (puts the repository root on the path)
 from _rounds import median_step_seconds
 from bench_text_tuning import CAPTIONS
 from t2igan.config import EmbedParams, ModelParams, TrainParams
+from t2igan.gan.architecture import GANConfig
 from t2igan.gan.conditioning import CaptionFeatures
-from t2igan.gan.config import GANConfig
-from t2igan.text.encoder import encoder_from_params, resolve_encoder_path
+from t2igan.text.encoder import encoder_from_params
+from t2igan.text.locate import resolve_encoder_path
 from t2igan.training.trainer import Trainer
 
 

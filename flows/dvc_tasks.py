@@ -21,7 +21,7 @@ from prefect import get_run_logger, task
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_logger
 
-from flows.progress import ProgressArtifacts
+from flows.stage_progress import ProgressArtifacts
 from t2igan.env import PROGRESS_LINES_ENV, script, subprocess_env
 from t2igan.errors import EXIT_TRANSIENT
 from t2igan.progress import ProgressLine

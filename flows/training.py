@@ -6,7 +6,7 @@ failures are retried with backoff, bad data and bad params fail at once (flows/d
 happen when the project has a default DVC remote. `overrides` change params.yaml values for this run only:
 they go to params.override.yaml, which DVC tracks beside params.yaml, and that file is emptied again
 afterwards (t2igan.config.overrides). The feedback task applies the human gate when it is on and summarises the
-studio's votes since the last run (flows/feedback.py). A failed run names the stage and its reason in its
+studio's votes since the last run (flows/human_feedback.py). A failed run names the stage and its reason in its
 state message, and the on_failure hook logs it and posts it to a webhook (flows/notify.py).
 
 Run it once: `make run` (`t2igan flow run`); on a schedule: `t2igan flow serve` (flows/deployment.py).
@@ -20,9 +20,9 @@ from typing import Any
 from prefect import flow
 
 from flows.dvc_tasks import StageFailed, default_remote, dvc_pull, dvc_push, run_stage
-from flows.feedback import human_feedback
+from flows.human_feedback import human_feedback
 from flows.notify import notify_failure
-from flows.report import publish, summarize
+from flows.run_report import publish, summarize
 from t2igan.config import overrides as run_overrides
 from t2igan.env import apply_offline_defaults
 from t2igan.errors import T2iganError

@@ -169,7 +169,7 @@ def test_a_lora_adapted_lm_is_registered_served_exactly_and_continued_by_init_fr
     import mlflow
     import torch
 
-    from t2igan.text.encoder import weights_hash
+    from t2igan.text.locate import weights_hash
     from t2igan.training.init_from import load_initial_weights
     from t2igan.training.text_model import TrainableText
     from t2igan.training.trainer import Trainer
@@ -250,7 +250,7 @@ def _assert_drawn_from_the_words_training_read(paths: ProjectPaths, served: list
 
 
 def _gan(paths: ProjectPaths) -> Any:
-    from t2igan.gan.config import GANConfig
+    from t2igan.gan.architecture import GANConfig
     from t2igan.gan.export import CONFIG_FILE
 
     return GANConfig.from_dict(read_json(paths.model_dir / CONFIG_FILE)["gan"])

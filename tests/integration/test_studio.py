@@ -3,7 +3,6 @@ against what was shown, refusals, throttling, the human gate, hard prompts, and 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from t2igan.config import Params
 from t2igan.data.hard_prompts import read_hard_prompts
 from t2igan.feedback.database import open_database
-from t2igan.feedback.schema import Thumb, Vote
+from t2igan.feedback.tables import Thumb, Vote
 from t2igan.paths import ProjectPaths
 from t2igan.registry.human_gate import promote_from_feedback
-from t2igan.studio.app import StudioSettings, create_app
+from t2igan.studio.app import Studio, StudioSettings, create_app
 from t2igan.studio.limits import RateLimits
 from t2igan.tracking import configure
 from tests.support.png import decode_png
@@ -45,7 +45,7 @@ def _client(project: tuple[ProjectPaths, Params], url: str, limits: RateLimits =
     reset_mlflow()
     configure(paths)
     settings = StudioSettings(params, paths, url, b"test-secret", limits)
-    return TestClient(create_app(settings), base_url="http://127.0.0.1")
+    return TestClient(create_app(Studio.from_settings(settings)), base_url="http://127.0.0.1")
 
 
 @pytest.fixture
@@ -237,7 +237,7 @@ def test_the_human_gate_waits_for_enough_votes_and_refuses_a_worse_win_rate(
 def test_both_bad_and_thumbs_down_become_hard_prompts_that_evaluate_scores_and_the_report_shows(
     project: tuple[ProjectPaths, Params], studio: TestClient, db_url: str
 ) -> None:
-    from flows.report import render_markdown, summarize
+    from flows.run_report import render_markdown, summarize
 
     paths, params = project
     comparison = studio.post("/api/compare", json={"caption": "a large purple diamond", "num_images": 1}).json()
@@ -312,9 +312,11 @@ def test_the_describe_tab_names_training_captions_for_an_uploaded_image(
     )
 
 
-def test_png_helper_reads_what_the_studio_sends(studio: TestClient) -> None:
-    drawn = studio.post("/api/generate", json={"caption": CAPTION, "num_images": 1}).json()
-    assert base64.b64decode(drawn["images"][0]["png"])[:8] == b"\x89PNG\r\n\x1a\n"
+def test_the_studio_sends_pngs_of_the_model_s_size_that_decode_png_reads(studio: TestClient) -> None:
+    drawn = studio.post("/api/generate", json={"caption": CAPTION, "num_images": 2, "seed": 3}).json()
+    first, second = (decode_png(image["png"]) for image in drawn["images"])
+    assert first.shape == second.shape == (16, 16, 3) and first.dtype == np.uint8
+    assert not np.array_equal(first, second)  # two seeds, two images
 
 
 def _browser() -> Any:

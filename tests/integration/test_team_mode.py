@@ -29,7 +29,6 @@ from t2igan.env import LOCK_URL_ENV
 from t2igan.registry.aliases import METRICS_TAG, PREVIOUS
 from t2igan.registry.promotion_lock import lock_key
 from t2igan.services.processes import group_alive
-from t2igan.services.team import read_env_file
 from tests.support.project import (
     VENV_BIN,
     cached_outputs,
@@ -40,7 +39,7 @@ from tests.support.project import (
     tiny_params_dict,
     tool_env,
 )
-from tests.support.services import PrefectApi, free_port, nightly_cron_far_from_now
+from tests.support.services import PrefectApi, free_port, nightly_cron_far_from_now, read_env_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -171,7 +171,7 @@ def env_without(*names: str) -> dict[str, str]:
 
 def tiny_gan(**fields: Any) -> Any:
     """A GAN small enough for a step in milliseconds: the defaults' features, tiny widths."""
-    from t2igan.gan.config import GANConfig
+    from t2igan.gan.architecture import GANConfig
 
     base = {
         "image_size": 16,

@@ -272,3 +272,9 @@ def post_invocations(base: str, body: bytes | str) -> tuple[int, dict[str, Any]]
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """team.env back as a dict (what a test or a benchmark hands to the processes it starts)."""
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)

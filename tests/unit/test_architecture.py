@@ -13,8 +13,11 @@ from t2igan.stages import STAGES
 from tests.support.imports import closure, code_units, imported, modules
 from tests.support.project import REPO
 
+
 def is_entry_point(name: str) -> bool:
     return name == "t2igan.cli" or name.startswith("t2igan.cli.")
+
+
 # The registered model carries t2igan's whole package (registry/publish.py), so its stage depends on all of it.
 SHIPS_THE_PACKAGE = {"register"}
 

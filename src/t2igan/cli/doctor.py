@@ -42,7 +42,7 @@ def checks(project: Path | None) -> list[tuple[str, bool, str]]:
     check("torch", lambda: f"{torch.__version__}, cuda={'yes' if torch.cuda.is_available() else 'no'}")
 
     def encoder() -> str:
-        from t2igan.text.encoder import resolve_encoder_path
+        from t2igan.text.locate import resolve_encoder_path
 
         return str(resolve_encoder_path(EmbedParams().encoder))
 

@@ -64,7 +64,7 @@ def run(
     """Run the training flow once: dvc pull, every DVC stage (unchanged ones skipped), dvc push, report."""
     overrides = parse_set(set_)
     root = _flows(project(ctx).directory)
-    from flows.report import render_markdown
+    from flows.run_report import render_markdown
     from flows.training import run_once
 
     summary = run_once(root, overrides, pull=not no_pull, push=not no_push)

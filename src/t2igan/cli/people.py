@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from t2igan.cli.project import ParamsOption, ProjectOption, friendly, project
-from t2igan.describe.limits import DEFAULT_TOP_K, MAX_TOP_K
+from t2igan.describe.checks import DEFAULT_TOP_K, MAX_TOP_K
 from t2igan.errors import ConfigError
 from t2igan.studio.limits import DEFAULT_DRAW, DEFAULT_FEEDBACK
 

@@ -105,7 +105,8 @@ def _command_path(command: Callable[..., Any], ctx: typer.Context | None) -> str
     """The command as typed (`flow run`, `train`): the contexts' names below the root (whatever the program is
     called), else the function's name."""
     names: list[str] = []
-    while ctx is not None and ctx.parent is not None:
-        names.insert(0, ctx.info_name or "")
-        ctx = ctx.parent
+    current: Any = ctx
+    while current is not None and current.parent is not None:
+        names.insert(0, current.info_name or "")
+        current = current.parent
     return " ".join(names) if names else command.__name__.rstrip("_").replace("_", " ")

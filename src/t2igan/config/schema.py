@@ -123,7 +123,7 @@ class EmbedParams(_Strict):
 
 
 class ModelParams(_Strict):
-    """The architecture fields, defined here once; `t2igan.gan.config.GANConfig` adds what the data fixes."""
+    """The architecture fields, defined here once; `gan.architecture.GANConfig` adds what the data fixes."""
 
     nf: int = Field(32, ge=4, description="generator base width")
     d_nf: int = Field(32, ge=4, description="discriminator base width")

@@ -6,8 +6,8 @@ by the cosine similarity of their embeddings to the image's. It needs the data s
 generator.
 """
 
+from t2igan.describe.checks import MAX_TOP_K, BadDescribeRequest, check_top_k
 from t2igan.describe.index import CaptionIndex, Match
-from t2igan.describe.limits import MAX_TOP_K, BadDescribeRequest, check_top_k
 from t2igan.describe.upload import read_image_file
 
 __all__ = ["MAX_TOP_K", "BadDescribeRequest", "CaptionIndex", "Match", "check_top_k", "read_image_file"]

@@ -14,8 +14,8 @@ import numpy as np
 
 from t2igan.config import Params
 from t2igan.describe.captions import unique_captions
+from t2igan.describe.checks import DEFAULT_TOP_K, check_top_k
 from t2igan.describe.inputs import require_pipeline_outputs
-from t2igan.describe.limits import DEFAULT_TOP_K, check_top_k
 from t2igan.describe.upload import upload_pixels
 from t2igan.errors import StageInputError
 from t2igan.metrics.retrieval import RetrievalData, encoder_path, retrieval_encoder

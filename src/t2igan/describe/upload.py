@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from t2igan.data.images import BadImage, center_crop_resize, decode_bytes
-from t2igan.describe.limits import UPLOAD_FORMATS, BadDescribeRequest
+from t2igan.describe.checks import UPLOAD_FORMATS, BadDescribeRequest
 
 
 def read_image_file(path: Path) -> bytes:

@@ -81,22 +81,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         raise TransientError(f"feedback database {where} unreachable: {str(exc.orig).strip()}") from None
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    from alembic import command
-
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection  # type: ignore[attr-defined]
-        command.downgrade(config, revision)  # type: ignore[arg-type]
-
-
-def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
-
-
 def open_database(url: str) -> sessionmaker[Session]:
     """Sessions on the feedback database at `url`, migrated to the newest schema."""
     engine = create_engine(url)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from t2igan.data.hard_prompts import HardPrompt
-from t2igan.feedback.schema import BOTH_BAD, Thumb, Vote
+from t2igan.feedback.tables import BOTH_BAD, Thumb, Vote
 
 
 def hard_prompts(session: Session, model_name: str) -> list[HardPrompt]:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from t2igan.feedback.schema import BOTH_BAD, Thumb, Vote
+from t2igan.feedback.tables import BOTH_BAD, Thumb, Vote
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from t2igan.config import Params
 from t2igan.feedback.disliked import hard_prompts
-from t2igan.feedback.schema import SummaryMark
 from t2igan.feedback.stats import compared_pairs, thumb_counts, vote_count, win_rate
+from t2igan.feedback.tables import SummaryMark
 
 log = logging.getLogger(__name__)
 

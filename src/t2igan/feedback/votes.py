@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from t2igan.feedback.schema import BOTH_BAD, CHOICES, SINGLE, Thumb, Vote
+from t2igan.feedback.tables import BOTH_BAD, CHOICES, SINGLE, Thumb, Vote
 from t2igan.feedback.tokens import Shown
 
 

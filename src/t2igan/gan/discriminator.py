@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t2igan.gan.architecture import GANConfig, widths
 from t2igan.gan.conditioning import Words
-from t2igan.gan.config import GANConfig, widths
 from t2igan.gan.word_attention import WordAttention
 
 

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from t2igan.errors import StageInputError
-from t2igan.gan.config import GANConfig
+from t2igan.gan.architecture import GANConfig
 from t2igan.gan.generator import Generator
 from t2igan.io import atomic_path, read_json, write_json
 

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t2igan.gan.architecture import GANConfig, widths
 from t2igan.gan.conditioning import Words, normalize_text
-from t2igan.gan.config import GANConfig, widths
 from t2igan.gan.resample import upsample_conv3x3
 from t2igan.gan.word_attention import WordFusion
 

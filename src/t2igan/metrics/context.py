@@ -109,7 +109,9 @@ class EvalContext:
     @functools.cache  # noqa: B019 - a context lives as long as its evaluation
     def encoder(self, adapted: bool) -> TextEncoder:
         """The LM the embeddings came from or, `adapted`, as the generator's training adapted it."""
-        from t2igan.text.encoder import EncoderSpec, TextEncoder, resolve_encoder_path
+        from t2igan.text.encoder import TextEncoder
+        from t2igan.text.locate import resolve_encoder_path
+        from t2igan.text.spec import EncoderSpec
 
         spec = EncoderSpec.from_record(read_encoder_record(self.model_dir)["spec"])
         tuning_dir = self.model_dir / TUNING_DIR if adapted and self.tuning is not None else None

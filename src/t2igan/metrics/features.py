@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from t2igan.io import atomic_path
 from t2igan.metrics.inception import InceptionFeatures
@@ -56,19 +55,3 @@ def cached_features(
     with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
         np.save(handle, features)
     return features, False
-
-
-class Precomputed(nn.Module):
-    """A torchmetrics feature extractor that passes already extracted features through.
-
-    torchmetrics' FID and KID call their `feature` module on what `update` receives; giving them features
-    lets a metric use torchmetrics' own statistics over the one Inception pass.
-    """
-
-    def __init__(self, num_features: int, dtype: torch.dtype = torch.float64) -> None:
-        super().__init__()
-        self.num_features = num_features
-        self.dtype = dtype
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return features.to(self.dtype)

@@ -26,7 +26,7 @@ from t2igan.registry.aliases import CHALLENGER, METRICS_TAG
 from t2igan.registry.lineage import lineage_tags
 from t2igan.registry.pyfunc import SIGNATURE
 from t2igan.text.embeddings import read_encoder_record
-from t2igan.text.encoder import resolve_encoder_path, weights_hash
+from t2igan.text.locate import resolve_encoder_path, weights_hash
 from t2igan.text.tuning import TUNING_DIR, read_tuning
 
 MODEL_ARTIFACT = "model"

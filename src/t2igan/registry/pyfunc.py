@@ -70,7 +70,8 @@ class TextToImageModel(PythonModel):
 
         from t2igan.config import ValidationParams
         from t2igan.gan.export import load_generator
-        from t2igan.text.encoder import EncoderSpec, TextEncoder
+        from t2igan.text.encoder import TextEncoder
+        from t2igan.text.spec import EncoderSpec
         from t2igan.text.tuning import TUNING_DIR
 
         device = "cuda" if torch.cuda.is_available() else "cpu"

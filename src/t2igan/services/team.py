@@ -109,12 +109,6 @@ def write_env_file(layout: ServicesLayout, env: dict[str, str]) -> None:
     write_text(layout.env_file, "\n".join(lines) + "\n")
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """team.env back as a dict (what a test or a benchmark hands to the processes it starts)."""
-    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    return dict(line.split("=", 1) for line in lines)
-
-
 def stop(layout: ServicesLayout) -> dict[str, bool]:
     """Stop everything, last started first; {service: True if it was running}. The data stays."""
     layout.env_file.unlink(missing_ok=True)  # first: nothing should pick up addresses that are going away

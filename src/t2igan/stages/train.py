@@ -17,7 +17,7 @@ from t2igan.config import Params
 from t2igan.data.dataset import DatasetInfo
 from t2igan.data.splits import TRAIN
 from t2igan.errors import ProcessesFailed, TrainingDiverged
-from t2igan.gan.config import GANConfig
+from t2igan.gan.architecture import GANConfig
 from t2igan.paths import ProjectPaths
 from t2igan.tracking import RunRef
 from t2igan.training.checkpoint import Checkpointer, CheckpointManager

@@ -20,12 +20,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from t2igan.config import Params
-from t2igan.describe.limits import DEFAULT_TOP_K, BadDescribeRequest, check_top_k
+from t2igan.describe.checks import DEFAULT_TOP_K, BadDescribeRequest, check_top_k
 from t2igan.feedback.database import open_database
-from t2igan.feedback.schema import BOTH_BAD, LEFT, RIGHT, SINGLE
+from t2igan.feedback.tables import BOTH_BAD, LEFT, RIGHT, SINGLE
 from t2igan.feedback.tokens import InvalidToken, Shown, Signer
 from t2igan.feedback.votes import AlreadyRecorded, RefusedFeedback, record_thumb, record_vote
 from t2igan.paths import ProjectPaths
@@ -93,16 +94,28 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 class Studio:
-    """The state behind the routes: the registry's generators, the feedback database, the signer."""
+    """The state behind the routes: the registry's generators, the feedback database, the signer.
 
-    def __init__(self, settings: StudioSettings) -> None:
+    It is given its generators and its database (`from_settings` opens the project's), so what it refuses
+    and what it records can be checked on any of them.
+    """
+
+    def __init__(
+        self, settings: StudioSettings, generators: Generators, sessions: sessionmaker[Session]
+    ) -> None:
         self.settings = settings
         self.model_name = settings.params.register_.model_name
-        self.generators = Generators(self.model_name)
-        self.sessions = open_database(settings.feedback_url)
+        self.generators = generators
+        self.sessions = sessions
         self.signer = Signer(settings.secret)
         self.throttle = Throttle(settings.limits)
         self._describer: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: StudioSettings) -> Studio:
+        """The registry's models of the project's model name, and its feedback database (migrated)."""
+        model_name = settings.params.register_.model_name
+        return cls(settings, Generators(model_name), open_database(settings.feedback_url))
 
     def check_caption(self, caption: str, version: str) -> str:
         caption = caption.strip()
@@ -212,8 +225,7 @@ class Studio:
         return {"matches": [{"caption": m.caption, "score": m.score} for m in matches]}
 
 
-def create_app(settings: StudioSettings) -> FastAPI:
-    studio = Studio(settings)
+def create_app(studio: Studio) -> FastAPI:
     app = FastAPI(title="t2igan studio", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.studio = studio
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -6,7 +6,7 @@ from t2igan.config import Params
 from t2igan.feedback.database import feedback_url
 from t2igan.feedback.tokens import load_secret
 from t2igan.paths import ProjectPaths
-from t2igan.studio.app import StudioSettings, create_app
+from t2igan.studio.app import Studio, StudioSettings, create_app
 from t2igan.studio.limits import RateLimits
 from t2igan.tracking import configure
 
@@ -27,4 +27,4 @@ def studio_settings(params: Params, paths: ProjectPaths, limits: RateLimits | No
 def serve(settings: StudioSettings, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", workers=1)
+    uvicorn.run(create_app(Studio.from_settings(settings)), host=host, port=port, log_level="info", workers=1)

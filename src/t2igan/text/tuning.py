@@ -154,7 +154,7 @@ def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> No
             params[name].copy_(value)
 
 
-def unfit_state(model: nn.Module, state: object) -> str | None:
+def why_state_unfit(model: nn.Module, state: object) -> str | None:
     """Why `state` cannot be loaded as this model's adapted weights, or None."""
     if not isinstance(state, dict):
         return "no language-model weights"

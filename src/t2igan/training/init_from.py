@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 
 from t2igan.errors import ConfigError
-from t2igan.gan.config import GANConfig
+from t2igan.gan.architecture import GANConfig
 from t2igan.gan.export import CONFIG_FILE, WEIGHTS_FILE
 from t2igan.io import read_json
 from t2igan.paths import ProjectPaths

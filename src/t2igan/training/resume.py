@@ -61,7 +61,7 @@ def _resumable(
 ) -> tuple[Path, dict[str, Any]] | None:
     """The newest checkpoint of this run whose state fits the trainer (one that does not is passed over)."""
     for path, state in checkpoints.resumable(signature):
-        unfit = trainer.unfit(state.get("trainer"))
+        unfit = trainer.why_unfit(state.get("trainer"))
         if unfit is None:
             return path, state
         log.warning("checkpoint %s does not fit this trainer (%s); trying the previous one", path.name, unfit)

@@ -19,7 +19,8 @@ from t2igan.config import Params
 from t2igan.data.manifest import read_clean_manifest
 from t2igan.errors import ConfigError
 from t2igan.paths import ProjectPaths
-from t2igan.text.encoder import TextEncoder, encoder_from_params, resolve_encoder_path
+from t2igan.text.encoder import TextEncoder, encoder_from_params
+from t2igan.text.locate import resolve_encoder_path
 from t2igan.text.tuning import (
     TokenBatch,
     Tuning,
@@ -28,7 +29,7 @@ from t2igan.text.tuning import (
     load_trainable_state,
     save_tuning,
     trainable_state,
-    unfit_state,
+    why_state_unfit,
 )
 
 
@@ -81,8 +82,8 @@ class TrainableText:
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         load_trainable_state(self.model, state)
 
-    def unfit(self, state: object) -> str | None:
-        return unfit_state(self.model, state)
+    def why_unfit(self, state: object) -> str | None:
+        return why_state_unfit(self.model, state)
 
     def export(self, directory: Path) -> dict[str, Any]:
         return save_tuning(self.model, self.tuning, directory)
@@ -99,7 +100,7 @@ class TrainableText:
                 )
             load_saved_weights(self.model, theirs, weights)
             return
-        unfit = self.unfit(weights)
+        unfit = self.why_unfit(weights)
         if unfit is not None:
             raise ConfigError(f"train.init_from: {unfit}")
         self.load_state_dict(weights)

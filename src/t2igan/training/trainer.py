@@ -25,9 +25,9 @@ from torch import nn
 
 from t2igan.config import TrainParams
 from t2igan.errors import ConfigError, TrainingDiverged
+from t2igan.gan.architecture import GANConfig
 from t2igan.gan.augment import diff_augment
 from t2igan.gan.conditioning import Words, normalize_text
-from t2igan.gan.config import GANConfig
 from t2igan.gan.discriminator import Discriminator
 from t2igan.gan.ema import make_ema, update_ema
 from t2igan.gan.generator import Generator
@@ -197,7 +197,7 @@ class Trainer:
         dtype = self.accel.autocast
         return torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
-    def _generator(self, step: int, stream: int) -> torch.Generator:
+    def _rng(self, step: int, stream: int) -> torch.Generator:
         """This rank's random stream for one purpose at one step (rank 0 and a single process: `stream`)."""
         seed = stream_seed(self.params.seed, step, stream + 100 * self.world.rank)
         return torch.Generator(device=self.device).manual_seed(seed)
@@ -234,13 +234,13 @@ class Trainer:
         # D and the gradient penalty see the normalised sentence (see normalize_text for why).
         text = normalize_text(text.to(self.device, non_blocking=True))
         # Each rank draws its own noise for its share of the batch.
-        noise = self._generator(step, NOISE_STREAM)
+        noise = self._rng(step, NOISE_STREAM)
         z = torch.randn(real.shape[0], self.gan.z_dim, generator=noise, device=self.device)
 
         augment: Callable[[torch.Tensor], torch.Tensor] = _unchanged
         if p.augment:
             augment = functools.partial(
-                diff_augment, policy=p.augment, generator=self._generator(step, AUGMENT_STREAM)
+                diff_augment, policy=p.augment, generator=self._rng(step, AUGMENT_STREAM)
             )
         # The LM learns with D, from D's loss: it is the critic's half that tells captions apart. Were G's
         # loss to move it too, G could move its own targets (make captions alike, so D cannot mismatch them).
@@ -381,7 +381,7 @@ class Trainer:
             return {}
         return {"text": self.text.state_dict(), "opt_text": self.opt_t.state_dict()}
 
-    def unfit(self, state: object) -> str | None:
+    def why_unfit(self, state: object) -> str | None:
         """Why a checkpoint's trainer state cannot be loaded into this trainer, or None when it can.
 
         Checked before loading anything: a state that fails halfway would leave the trainer half replaced.
@@ -399,7 +399,7 @@ class Trainer:
                 return f"{name}.{wrong}: shape {shape}, not {tuple(ours[wrong].shape)}"
         if (self.text is None) != ("text" not in state):
             return "the language model was adapted in one and frozen in the other"
-        return self.text.unfit(state["text"]) if self.text is not None else None
+        return self.text.why_unfit(state["text"]) if self.text is not None else None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])

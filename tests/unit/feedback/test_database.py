@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from t2igan.data.hard_prompts import read_hard_prompts, write_hard_prompts
-from t2igan.feedback.database import create_engine, current_revision, downgrade, feedback_url, open_database
+from t2igan.feedback.database import create_engine, feedback_url, open_database
 from t2igan.feedback.disliked import hard_prompts
-from t2igan.feedback.schema import Vote
 from t2igan.feedback.summary import summary_since_last
+from t2igan.feedback.tables import Vote
 from t2igan.feedback.tokens import Shown
 from t2igan.feedback.votes import AlreadyRecorded, RefusedFeedback, record_thumb, record_vote
 from t2igan.paths import ProjectPaths
+from tests.support.migrations import current_revision, downgrade
 from tests.support.project import tiny_params
 
 SESSION = "5b0e0a56-4b5e-4a43-9d0c-8f7f0c5f5a11"

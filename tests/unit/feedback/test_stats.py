@@ -70,7 +70,7 @@ def test_the_throttle_counts_per_client_and_kind() -> None:
 
 
 def test_a_prompt_scores_the_attributes_it_names_by_their_words() -> None:
-    from t2igan.data.synthetic import ATTRIBUTES
+    from t2igan.data.shapes import ATTRIBUTES
     from t2igan.metrics.hard_prompt_alignment import named_attributes
 
     vocab = {name: list(values) for name, values in ATTRIBUTES.items()}

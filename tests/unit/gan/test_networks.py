@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2igan.gan.config import widths
+from t2igan.gan.architecture import widths
 from t2igan.gan.discriminator import Discriminator
 from t2igan.gan.generator import Generator
 from tests.support.project import tiny_gan

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from t2igan.metrics.features import Precomputed
 from t2igan.metrics.fid import frechet_distance, metric_name
 from tests.support.fid_reference import expected_fids
+from tests.support.torchmetrics_reference import Precomputed
 
 
 def test_metric_name_carries_the_sample_count() -> None:

@@ -32,7 +32,7 @@ def test_kid_is_torchmetrics_estimator_on_the_same_subsets() -> None:
 
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    from t2igan.metrics.features import Precomputed
+    from tests.support.torchmetrics_reference import Precomputed
 
     rng = np.random.default_rng(0)
     for n_real, n_fake, dim, size in ((120, 90, 64, 50), (300, 260, 2048, 200)):

@@ -9,6 +9,7 @@ import pytest
 from t2igan.errors import ConfigError
 from t2igan.services import team
 from t2igan.services.layout import Ports, ServicesConfig, ServicesLayout
+from tests.support.services import read_env_file
 
 
 def test_a_service_brings_what_it_needs_in_start_order() -> None:
@@ -58,7 +59,7 @@ def test_the_env_file_is_key_value_lines(tmp_path: Path) -> None:
     team.write_env_file(layout, {"B": "2", "A": "x://y:1/z"})
     lines = layout.env_file.read_text().splitlines()
     assert lines[0].startswith("#") and lines[1:] == ["A=x://y:1/z", "B=2"]
-    assert team.read_env_file(layout.env_file) == {"A": "x://y:1/z", "B": "2"}
+    assert read_env_file(layout.env_file) == {"A": "x://y:1/z", "B": "2"}
 
 
 def test_the_services_directory_defaults_to_the_project_s(

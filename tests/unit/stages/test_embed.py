@@ -11,7 +11,8 @@ from t2igan.io import read_json
 from t2igan.paths import ProjectPaths
 from t2igan.stages import embed
 from t2igan.text.embeddings import EMBEDDINGS_FILE, TOKEN_LENGTHS_FILE, TOKENS_FILE, load_embeddings
-from t2igan.text.encoder import TextEncoder, encoder_from_params, resolve_encoder_path
+from t2igan.text.encoder import TextEncoder, encoder_from_params
+from t2igan.text.locate import resolve_encoder_path
 from tests.support.project import run_stages
 
 

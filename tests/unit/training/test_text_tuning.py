@@ -99,7 +99,7 @@ def test_a_state_saved_mid_run_continues_bit_identically(tmp_path: Path) -> None
     saved = copy.deepcopy(straight.state_dict())  # as a checkpoint holds it: not the live tensors
     straight.step(2, _images(), straight_text.tokens(ROWS))
 
-    assert resumed.unfit(saved) is None
+    assert resumed.why_unfit(saved) is None
     resumed.load_state_dict(saved)
     resumed.step(2, _images(), resumed_text.tokens(ROWS))
     a, b = straight_text.state_dict(), resumed_text.state_dict()
@@ -112,9 +112,12 @@ def test_a_frozen_trainer_refuses_an_adapted_run_s_state(tmp_path: Path) -> None
     text, _ = _text("bert", "lora", tmp_path)
     adapted = _trainer(text, "lora")
     frozen = Trainer(tiny_gan(text_dim=text.encoder.dim), TrainParams(gp_every=2), torch.device("cpu"))
-    assert frozen.unfit(adapted.state_dict()) == "the language model was adapted in one and frozen in the other"
+    assert (
+        frozen.why_unfit(adapted.state_dict())
+        == "the language model was adapted in one and frozen in the other"
+    )
     other, _ = _text("bert", "lora", tmp_path / "rank4", lora_rank=4)
-    assert "another shape" in str(_trainer(other, "lora").unfit(adapted.state_dict()))
+    assert "another shape" in str(_trainer(other, "lora").why_unfit(adapted.state_dict()))
 
 
 @pytest.mark.parametrize(("kind", "method"), [("bert", "lora"), ("t5", "top_layers"), ("siglip", "lora")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from t2igan.feedback.schema import Base
+from t2igan.feedback.tables import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # `alembic upgrade --sql`: the statements for a DBA, from the configured URL

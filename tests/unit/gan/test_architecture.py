@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from t2igan.config import ModelParams
-from t2igan.gan.config import SAVED_BEFORE_THE_FIELD, GANConfig
+from t2igan.gan.architecture import SAVED_BEFORE_THE_FIELD, GANConfig
 
 
 def test_a_config_is_the_model_params_plus_the_data_s_sizes() -> None:

@@ -183,7 +183,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
 
 
 def _feedback_lines(feedback: dict[str, Any] | None) -> list[str]:
-    """People's votes since the last run, and what the human gate decided (flows/feedback.py)."""
+    """People's votes since the last run, and what the human gate decided (flows/human_feedback.py)."""
     if not feedback:
         return []
     lines = ["", "## People's feedback", "", *feedback["lines"]]

@@ -7,13 +7,13 @@ import itertools
 import numpy as np
 
 from t2igan.config import SyntheticParams
-from t2igan.data import synthetic
+from t2igan.data import shapes
 
 SMALL = SyntheticParams(num_train=120, num_test=30, num_heldout=30, resolution=32, seed=3)
 
 
-def _items(params: SyntheticParams) -> list[synthetic.SyntheticItem]:
-    return list(synthetic.generate(params))
+def _items(params: SyntheticParams) -> list[shapes.SyntheticItem]:
+    return list(shapes.generate(params))
 
 
 def test_same_seed_same_pixels_and_captions_other_seed_differs() -> None:
@@ -27,16 +27,16 @@ def test_same_seed_same_pixels_and_captions_other_seed_differs() -> None:
 
 
 def test_heldout_pairs_never_reach_train_or_test_and_every_color_and_shape_is_still_seen() -> None:
-    held = synthetic.heldout_pairs(SMALL.seed, SMALL.heldout_per_color)
-    assert len(held) == len(synthetic.COLORS) * SMALL.heldout_per_color
+    held = shapes.heldout_pairs(SMALL.seed, SMALL.heldout_per_color)
+    assert len(held) == len(shapes.COLORS) * SMALL.heldout_per_color
     items = _items(SMALL.model_copy(update={"num_train": 600}))
     for item in items:
         pair = (item.attributes["color"], item.attributes["shape"])
         assert (pair in held) == (item.split == "heldout")
     seen = {(i.attributes["color"], i.attributes["shape"]) for i in items if i.split == "train"}
-    assert {c for c, _ in seen} == set(synthetic.COLORS)
-    assert {s for _, s in seen} == set(synthetic.SHAPES)
-    assert seen == set(itertools.product(synthetic.COLORS, synthetic.SHAPES)) - held
+    assert {c for c, _ in seen} == set(shapes.COLORS)
+    assert {s for _, s in seen} == set(shapes.SHAPES)
+    assert seen == set(itertools.product(shapes.COLORS, shapes.SHAPES)) - held
 
 
 def test_captions_state_color_and_shape_and_differ_per_image() -> None:
@@ -63,7 +63,7 @@ def test_rendered_object_has_the_stated_color_where_the_caption_puts_it() -> Non
         "position": "left",
         "background": "white",
     }
-    image = np.asarray(synthetic.render(attributes, 64, np.random.default_rng(0))).astype(int)
+    image = np.asarray(shapes.render(attributes, 64, np.random.default_rng(0))).astype(int)
     left, right = image[28:36, 14:22].mean((0, 1)), image[28:36, 50:58].mean((0, 1))
-    assert np.abs(left - synthetic.COLORS["blue"]).max() < 30
-    assert np.abs(right - synthetic.BACKGROUNDS["white"]).max() < 20
+    assert np.abs(left - shapes.COLORS["blue"]).max() < 30
+    assert np.abs(right - shapes.BACKGROUNDS["white"]).max() < 20

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.report import metrics_table, mlflow_ui_url, render_markdown, summarize
+from flows.run_report import metrics_table, mlflow_ui_url, render_markdown, summarize
 from t2igan.io import write_json
 from t2igan.paths import ProjectPaths
 from t2igan.tracking import RunRef
