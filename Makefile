@@ -24,7 +24,7 @@ include $(SERVICES_DIR)/team.env
 export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' $(SERVICES_DIR)/team.env)
 endif
 
-.PHONY: setup run schedule deploy serve studio screenshots test test-quick lint bench clean services services-stop services-status setup-services setup-browser
+.PHONY: setup run schedule deploy serve studio screenshots test test-quick lint duplicates bench clean services services-stop services-status setup-services setup-browser
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -91,12 +91,27 @@ test: setup
 test-quick: setup
 	$(BIN)/python -m pytest -m "not slow"
 
-## lint: ruff (style, unused arguments, commented-out code), functions under 50 lines, mypy on src/ and flows/
-lint: setup
+## lint: ruff (style, unused arguments, commented-out code), functions under 50 lines, mypy on src/ and flows/,
+## the layers and no import cycles (lint-imports: [tool.importlinter] in pyproject.toml), no duplicated code
+lint: setup duplicates
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/flake8 --select CFQ001 --max-function-length 50 src flows
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## duplicates: no pair of 10 or more alike lines in src/ and flows/: pylint's symilar (the same lines, always
+## here) and, where the machine has it, the `duplicates` tool (also lines of the same shape with other names)
+DUPLICATE_LINES := 10
+duplicates: setup
+	@found=$$(find src flows -name '*.py' | sort | xargs $(BIN)/symilar --duplicates=$(DUPLICATE_LINES) \
+	    --ignore-comments --ignore-docstrings --ignore-imports --ignore-signatures); \
+	  echo "symilar: $$(echo "$$found" | tail -1)"; echo "$$found" | grep -q " duplicates=0 " || { echo "$$found"; exit 1; }
+	@if command -v duplicates >/dev/null; then for tree in src flows; do \
+	    found=$$(duplicates --repo $$tree --min-lines $(DUPLICATE_LINES) --most 20); \
+	    echo "duplicates $$tree: $$(echo "$$found" | head -1)"; \
+	    case "$$found" in "no duplicates"*) ;; *) echo "$$found"; exit 1;; esac; \
+	  done; fi
 
 bench: setup
 	@shopt -s nullglob; for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
