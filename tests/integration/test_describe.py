@@ -20,7 +20,8 @@ from t2igan.config import Params, load_params
 from t2igan.data.manifest import read_clean_manifest
 from t2igan.data.splits import TRAIN
 from t2igan.data.store import open_store
-from t2igan.describe import MAX_TOP_K, BadDescribeRequest, CaptionIndex, Match
+from t2igan.describe.checks import MAX_TOP_K, BadDescribeRequest
+from t2igan.describe.index import CaptionIndex, Match
 from t2igan.errors import EXIT_BAD_INPUT, DataError
 from t2igan.metrics.context import EvalContext
 from t2igan.metrics.retrieval import retrieval_alignment

@@ -59,7 +59,9 @@ def describe(
     """The training captions that best describe an image (evaluation's retrieval encoder, cosine scores)."""
     import json
 
-    from t2igan.describe import CaptionIndex, check_top_k, read_image_file
+    from t2igan.describe.checks import check_top_k
+    from t2igan.describe.index import CaptionIndex
+    from t2igan.describe.upload import read_image_file
 
     chosen = project(ctx)
     data = read_image_file(image)

@@ -211,7 +211,7 @@ class Studio:
         return registry_view(self.model_name, self.sessions, gate.confidence, gate.min_votes)
 
     def describe(self, image: bytes, top_k: int) -> dict[str, Any]:
-        from t2igan.describe import CaptionIndex
+        from t2igan.describe.index import CaptionIndex
         from t2igan.errors import T2iganError
 
         try:
