@@ -85,11 +85,14 @@ studio: setup
 screenshots: setup setup-browser
 	T2IGAN_SCREENSHOTS=$(CURDIR)/docs/studio $(BIN)/python -m pytest -q tests/integration/test_studio.py -k browser
 
+# One pytest worker per core; each test file's tests on one worker, so its module fixtures are built once
+# (what the whole session shares is built by the first worker that asks: tests/conftest.py).
+PYTEST_WORKERS ?= auto
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-quick: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
 ## lint: ruff (style, unused arguments, commented-out code), functions under 50 lines, mypy on src/ and flows/,
 ## the layers and no import cycles (lint-imports: [tool.importlinter] in pyproject.toml), no duplicated code

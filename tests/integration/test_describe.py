@@ -26,9 +26,10 @@ from t2igan.errors import EXIT_BAD_INPUT, DataError
 from t2igan.metrics.context import EvalContext
 from t2igan.metrics.retrieval import retrieval_alignment
 from t2igan.paths import ProjectPaths
-from tests.support.project import cli
+from tests.support.project import cli, own_cache
 
-pytestmark = pytest.mark.slow
+# The retrieval encoder is trained (and its cache file counted) in the project's own cache.
+pytestmark = [pytest.mark.slow, pytest.mark.own_cache]
 
 TOP_K = 5
 SAMPLED = 96  # training images described (of 160): enough that 3x chance is a robust bound
@@ -62,9 +63,11 @@ def trained_project(studio_project: tuple[ProjectPaths, Any]) -> ProjectPaths:
 
 @pytest.fixture(scope="module")
 def index(trained_project: ProjectPaths) -> CaptionIndex:
-    """Loaded with no encoder cached (evaluation of the synthetic set has not needed one): this trains it."""
-    shutil.rmtree(trained_project.cache_dir / "retrieval", ignore_errors=True)
-    return CaptionIndex.load(_params(trained_project), trained_project)
+    """Loaded with no encoder cached (evaluation of the synthetic set has not needed one): this trains it, in
+    the project's own cache (the module's tests are marked `own_cache`)."""
+    with own_cache():
+        shutil.rmtree(trained_project.cache_dir / "retrieval", ignore_errors=True)
+        return CaptionIndex.load(_params(trained_project), trained_project)
 
 
 def _assert_ranked(matches: list[Match], count: int, captions: set[str]) -> None:

@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from t2igan.config import Params
 from t2igan.io import read_json
 from t2igan.paths import ProjectPaths
-from tests.support.project import VENV_BIN, cli, reset_mlflow, run_stages, run_tool
-
-
-@pytest.fixture
-def embedded(project: ProjectPaths, tiny_params: Params) -> ProjectPaths:
-    reset_mlflow()
-    run_stages(tiny_params, project, "ingest", "validate", "embed")
-    return project
+from tests.support.project import VENV_BIN, cli, run_tool
 
 
 def _torchrun(project: ProjectPaths, *command: str) -> subprocess.CompletedProcess[str]:

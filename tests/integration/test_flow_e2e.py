@@ -35,6 +35,7 @@ from tests.support.project import (
     digests,
     dvc,
     dvc_project,
+    own_cache,
     repro_ran,
     tiny_params_dict,
     tool_env,
@@ -48,7 +49,9 @@ from tests.support.services import (
     webhook_receiver,
 )
 
-pytestmark = pytest.mark.slow
+# The one run of every stage from nothing, as a user's first `make run`: evaluate computes (and reports the
+# progress of) every feature, so the project keeps its own cache, unshared with the session's.
+pytestmark = [pytest.mark.slow, pytest.mark.own_cache]
 
 STAGE_TASKS = {f"dvc-{s}" for s in STAGES}
 FAULT_WRAPPER = """#!/bin/sh
@@ -117,9 +120,12 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 def deployment(flow_project: Path, prefect: PrefectApi, webhook: tuple[str, list]) -> Iterator[dict[str, Any]]:
     url, _ = webhook
     args = ["--cron", NIGHTLY, "--notify-url", url]
-    with served_deployment(
-        flow_project, prefect, "e2e", args, path_prefix=flow_project / ".fault" / "bin"
-    ) as found:
+    with (
+        own_cache(),
+        served_deployment(
+            flow_project, prefect, "e2e", args, path_prefix=flow_project / ".fault" / "bin"
+        ) as found,
+    ):
         yield found
 
 

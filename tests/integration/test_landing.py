@@ -15,6 +15,9 @@ import yaml
 from tests.support.landing import COLORS, land
 from tests.support.project import dvc, dvc_project, repro_ran, tiny_params_dict
 
+# How many captions each embed encodes is the subject: the project starts with an empty cache.
+pytestmark = pytest.mark.own_cache
+
 
 @pytest.mark.slow
 def test_new_files_in_the_landing_directory_rerun_ingest_and_embed_only_their_captions(tmp_path: Path) -> None:

@@ -11,26 +11,26 @@ import pytest
 
 from t2igan.config import parse_params
 from t2igan.io import read_json
-from t2igan.paths import ProjectPaths
-from tests.support.project import VENV_BIN, reset_mlflow, run_stages, tiny_params_dict, tool_env, write_project
+from tests.support.project import VENV_BIN, reset_mlflow, run_stages, tiny_params_dict, tool_env
+from tests.support.templates import ProjectTemplates
 from tests.unit.stages.test_train import weights_hash
 
 
 @pytest.mark.slow
-def test_a_run_killed_with_sigkill_and_resumed_ends_bit_identical(tmp_path: Path) -> None:
+def test_a_run_killed_with_sigkill_and_resumed_ends_bit_identical(
+    tmp_path: Path, templates: ProjectTemplates
+) -> None:
     """Resume: auto, with the sampler position and every RNG state from the checkpoint, gives the weights of
     a run that was never interrupted; here with the language model adapted too (LoRA on MiniLM), whose
     adapters and their optimizer continue from the checkpoint as well (the frozen LM's resume:
     tests/unit/stages/test_train.py)."""
     train = {"steps": 40, "checkpoint_every": 10, "log_every": 10, "sample_every": 40}  # LoRA doubles a step
     raw = tiny_params_dict(train={**train, "text": {"finetune": "lora"}})
-    params = parse_params(raw)
-    reset_mlflow()
-    straight = ProjectPaths.at(tmp_path / "straight")
-    run_stages(params, straight, "ingest", "validate", "embed", "train")
+    data = ("ingest", "validate", "embed")
+    straight = templates.project(tmp_path / "straight", raw, *data)
+    run_stages(parse_params(raw), straight, "train")
 
-    killed = write_project(tmp_path / "killed", raw)
-    run_stages(params, killed, "ingest", "validate", "embed")
+    killed = templates.project(tmp_path / "killed", raw, *data)
     reset_mlflow()
     process = subprocess.Popen([str(VENV_BIN / "t2igan"), "train"], cwd=killed.root, env=tool_env())
     first = killed.checkpoints_dir / "ckpt-00000020.pt.sha256"

@@ -14,18 +14,15 @@ from t2igan.config import parse_params
 from t2igan.io import read_json
 from t2igan.paths import ProjectPaths
 from t2igan.training.checkpoint import CheckpointManager
-from tests.support.project import VENV_BIN, reset_mlflow, run_stages, tiny_params_dict, tool_env, write_project
+from tests.support.project import VENV_BIN, run_stages, tiny_params_dict, tool_env, write_project
+from tests.support.templates import ProjectTemplates
 
 pytestmark = pytest.mark.slow
 LONG = {"train": {"steps": 400, "checkpoint_every": 200, "log_every": 50, "sample_every": 400}}
 
 
-def _embedded(root: Path, **sections: object) -> ProjectPaths:
-    raw = tiny_params_dict(LONG, **sections)
-    paths = write_project(root, raw)
-    reset_mlflow()
-    run_stages(parse_params(raw), paths, "ingest", "validate", "embed")
-    return paths
+def _embedded(templates: ProjectTemplates, root: Path, **sections: object) -> ProjectPaths:
+    return templates.project(root, tiny_params_dict(LONG, **sections), "ingest", "validate", "embed")
 
 
 def _train(paths: ProjectPaths) -> subprocess.Popen[str]:
@@ -55,8 +52,10 @@ def _runs(paths: ProjectPaths) -> dict[str, str]:
     return {run.info.run_id: run.info.status for run in client.search_runs([experiment.experiment_id])}
 
 
-def test_a_second_train_in_the_same_project_is_refused_at_once_naming_the_first(tmp_path: Path) -> None:
-    paths = _embedded(tmp_path / "project")
+def test_a_second_train_in_the_same_project_is_refused_at_once_naming_the_first(
+    tmp_path: Path, templates: ProjectTemplates
+) -> None:
+    paths = _embedded(templates, tmp_path / "project")
     first = _train(paths)
     _wait_for(paths.root / ".t2igan.lock.json", first)
     started = time.monotonic()
@@ -76,8 +75,10 @@ def test_a_second_train_in_the_same_project_is_refused_at_once_naming_the_first(
     first.wait(timeout=120)
 
 
-def test_a_run_killed_before_its_first_checkpoint_is_marked_killed_on_the_next_start(tmp_path: Path) -> None:
-    paths = _embedded(tmp_path / "project")
+def test_a_run_killed_before_its_first_checkpoint_is_marked_killed_on_the_next_start(
+    tmp_path: Path, templates: ProjectTemplates
+) -> None:
+    paths = _embedded(templates, tmp_path / "project")
     killed = _train(paths)
     _wait_for(paths.checkpoints_dir / "run.json", killed)
     abandoned = read_json(paths.checkpoints_dir / "run.json")["run_id"]
@@ -96,13 +97,15 @@ def test_a_run_killed_before_its_first_checkpoint_is_marked_killed_on_the_next_s
     assert f"run {abandoned} stopped before a checkpoint" in done.stderr
 
 
-def test_a_full_disk_stops_training_in_one_line_with_the_transient_code(tmp_path: Path) -> None:
-    measure = _embedded(tmp_path / "measure", train={"steps": 4, "checkpoint_every": 4})
+def test_a_full_disk_stops_training_in_one_line_with_the_transient_code(
+    tmp_path: Path, templates: ProjectTemplates
+) -> None:
+    measure = _embedded(templates, tmp_path / "measure", train={"steps": 4, "checkpoint_every": 4})
     run_stages(
         parse_params(tiny_params_dict(LONG, train={"steps": 4, "checkpoint_every": 4})), measure, "train"
     )
     size = (measure.checkpoints_dir / "ckpt-00000004.pt").stat().st_size
-    paths = _embedded(tmp_path / "project", train={"steps": 12, "checkpoint_every": 4})
+    paths = _embedded(templates, tmp_path / "project", train={"steps": 12, "checkpoint_every": 4})
     paths.checkpoints_dir.mkdir(parents=True)
     mount = ["mount", "-t", "tmpfs", "-o", f"size={int(size * 1.6)}", "tmpfs", str(paths.checkpoints_dir)]
     if subprocess.run(mount).returncode != 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -10,13 +11,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from t2igan.config import Params, merge_layers, parse_params
-from t2igan.env import OFFLINE_DEFAULTS, subprocess_env
+from t2igan.env import CACHE_DIR_ENV, OFFLINE_DEFAULTS, subprocess_env
 from t2igan.paths import ProjectPaths
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,6 +93,18 @@ def reset_mlflow() -> None:
     mlflow.set_registry_uri(None)
     for exported in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         os.environ.pop(exported, None)
+
+
+@contextlib.contextmanager
+def own_cache() -> Iterator[None]:
+    """Projects keep their own caches (.t2igan-cache) in the block, not the session's shared one: for what a
+    module fixture builds where the tests count cache misses (the `own_cache` mark does it for a test)."""
+    shared = os.environ.pop(CACHE_DIR_ENV, None)
+    try:
+        yield
+    finally:
+        if shared is not None:
+            os.environ[CACHE_DIR_ENV] = shared
 
 
 def tool_env(**overrides: str) -> dict[str, str]:

@@ -23,6 +23,7 @@ from tests.support.project import (
     write_project,
 )
 from tests.support.services import _start, _stop, _wait, free_port
+from tests.support.templates import ProjectTemplates
 
 MIN_VOTES = 3  # 3 of 3: Wilson's 90% lower bound is 0.53 > 0.5; 2 votes are too few
 
@@ -33,19 +34,23 @@ def human_gate_params() -> dict[str, Any]:
     )
 
 
-def champion_and_waiting_challenger(root: Path) -> tuple[ProjectPaths, Params]:
+def champion_and_waiting_challenger(
+    root: Path, templates: ProjectTemplates | None = None
+) -> tuple[ProjectPaths, Params]:
     """Version 1 (a badly perturbed generator) is @champion; version 2 (the trained one) beat it on the numbers
-    and waits as @challenger for votes (register.human_gate on, min_votes MIN_VOTES)."""
+    and waits as @challenger for votes (register.human_gate on, min_votes MIN_VOTES). `templates`: start from
+    the session's data stages (tests/support/templates.py) rather than run them here."""
     from safetensors.torch import load_file
 
     raw = human_gate_params()
     params = parse_params(raw)
-    paths = write_project(root, raw)
+    data = ("ingest", "validate", "embed")
+    paths = templates.project(root, raw, *data) if templates is not None else write_project(root, raw)
     saved = {key: os.environ.get(key) for key in OFFLINE_DEFAULTS}
     os.environ.update(OFFLINE_DEFAULTS)
     try:
         reset_mlflow()
-        run_stages(params, paths, "ingest", "validate", "embed", "train")
+        run_stages(params, paths, *(() if templates is not None else data), "train")
         trained = load_file(str(paths.model_dir / "generator.safetensors"))
         set_generator_weights(paths, trained, noise=3.0)
         run_stages(params, paths, "evaluate", "register")

@@ -187,8 +187,11 @@ class Trainer:
         # Simultaneous updates backpropagate through D's graph twice (retain_graph), which compiled backward
         # functions that donate their buffers refuse. Set for every compiled trainer, since compiled graphs are
         # shared by all instances of a module class in the process (an alternating trainer's would be reused
-        # by a simultaneous one).
-        torch._functorch.config.donated_buffer = False
+        # by a simultaneous one). The config module is imported by name: `torch._functorch` does not import it
+        # until something else has (in a fresh `t2igan train`, nothing has).
+        from torch._functorch import config as functorch_config
+
+        functorch_config.donated_buffer = False
         self._g = torch.compile(self.generator)
         self._d_features = torch.compile(D.features)
         self._d_head = torch.compile(D.head)

@@ -13,9 +13,13 @@ def test_parameters_carry_the_project_the_run_s_overrides_and_the_webhook() -> N
     assert parameters(".", {}, "http://hooks.example/x")["notify_url"] == "http://hooks.example/x"
 
 
-def test_a_gpu_request_is_what_docker_run_gpus_sends() -> None:
-    assert gpu_job_variables(2) == {
-        "container_create_kwargs": {
-            "device_requests": [{"driver": "nvidia", "count": 2, "capabilities": [["gpu"]]}]
-        }
-    }
+def test_a_gpu_request_becomes_the_engine_s_request_for_that_many_nvidia_gpus() -> None:
+    # What the docker work pool hands to docker-py's `containers.create`, as docker-py sends it to the engine
+    # (`docker run --gpus N`: N GPUs with the gpu capability; -1: all of them)
+    from docker.types import HostConfig
+
+    for gpus in (2, -1):
+        requests = gpu_job_variables(gpus)["container_create_kwargs"]["device_requests"]
+        (sent,) = HostConfig(version="1.44", device_requests=requests)["DeviceRequests"]
+        assert (sent["Driver"], sent["Count"], sent["Capabilities"]) == ("nvidia", gpus, [["gpu"]])
+        assert sent["DeviceIDs"] == []  # any N of them, not named ones

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from t2igan.config import parse_params
 from t2igan.data.manifest import read_manifest
 from t2igan.data.store import open_store
 from t2igan.metrics.rprecision import r_precision, train_retrieval_encoder
-from t2igan.paths import ProjectPaths
 from t2igan.text.embeddings import load_embeddings
-from tests.support.project import reset_mlflow, run_stages, tiny_params
+from tests.support.project import tiny_params_dict
+from tests.support.templates import ProjectTemplates
 
 
 @pytest.mark.slow
-def test_r_precision_encoder_retrieves_real_captions_and_not_shuffled_ones(project: ProjectPaths) -> None:
+def test_r_precision_encoder_retrieves_real_captions_and_not_shuffled_ones(
+    tmp_path: Path, templates: ProjectTemplates
+) -> None:
     """Trained against the frozen caption embeddings, the encoder ranks an image's own caption first far
     more often than chance; pairing images with other images' captions falls back to chance."""
-    params = tiny_params(data={"synthetic": {"num_train": 600, "num_test": 120}})
-    reset_mlflow()
-    run_stages(params, project, "ingest", "validate", "embed")
+    raw = tiny_params_dict(data={"synthetic": {"num_train": 600, "num_test": 120}})
+    params = parse_params(raw)
+    project = templates.project(tmp_path / "project", raw, "ingest", "validate", "embed")
     manifest = read_manifest(project.clean_manifest).reset_index(drop=True)
     store = open_store(project.image_store)
     text = load_embeddings(project.embeddings_dir, expected_rows=len(manifest)).vectors

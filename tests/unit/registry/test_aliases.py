@@ -20,13 +20,12 @@ from t2igan.registry.aliases import (
     move_champion,
     rollback_champion,
 )
-from tests.support.project import empty_mlflow_store, reset_mlflow, tiny_params_dict
+from tests.support.project import empty_mlflow_store, tiny_params_dict
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> tuple[Path, mlflow.MlflowClient]:
     """A project whose registry holds model `t2igan` with versions 1..3 (FIDs 60, 50, 40), no champion."""
-    reset_mlflow()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params_dict()))
     uri = empty_mlflow_store(ProjectPaths.at(tmp_path).mlruns)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -35,7 +34,6 @@ def registry(tmp_path: Path) -> tuple[Path, mlflow.MlflowClient]:
         version = client.create_model_version("t2igan", source=str(tmp_path))
         client.set_model_version_tag("t2igan", version.version, METRICS_TAG, json.dumps({"fid_1k": fid}))
     yield tmp_path, client
-    reset_mlflow()
 
 
 def _champion(client: mlflow.MlflowClient) -> str:

@@ -13,13 +13,15 @@ from t2igan.stages import embed
 from t2igan.text.embeddings import EMBEDDINGS_FILE, TOKEN_LENGTHS_FILE, TOKENS_FILE, load_embeddings
 from t2igan.text.encoder import TextEncoder, encoder_from_params
 from t2igan.text.locate import resolve_encoder_path
-from tests.support.project import run_stages
+
+# The stage's own cache counts are the subject here: each project starts with an empty cache.
+pytestmark = pytest.mark.own_cache
 
 
 def test_embed_stage_encodes_only_new_captions(
-    project: ProjectPaths, tiny_params: Params, monkeypatch: pytest.MonkeyPatch
+    validated: ProjectPaths, tiny_params: Params, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_stages(tiny_params, project, "ingest", "validate")
+    project = validated
     first = embed.run(tiny_params, project)
     assert first.encoded == first.distinct > 0 and first.from_cache == 0
     vectors = np.load(project.embeddings_dir / EMBEDDINGS_FILE)
@@ -51,11 +53,11 @@ def test_embed_stage_encodes_only_new_captions(
     np.testing.assert_allclose(stored[-10:], fresh.encode(extra["caption"].tolist()), atol=1e-5)
 
 
-def test_token_states_are_written_and_cached(project: ProjectPaths, tiny_params: Params) -> None:
+def test_token_states_are_written_and_cached(validated: ProjectPaths, tiny_params: Params) -> None:
+    project = validated
     params = tiny_params.model_copy(
         update={"embed": tiny_params.embed.model_copy(update={"token_states": True})}
     )
-    run_stages(params, project, "ingest", "validate")
     first = embed.run(params, project)
     states = np.load(project.embeddings_dir / TOKENS_FILE, mmap_mode="r")
     lengths = np.load(project.embeddings_dir / TOKEN_LENGTHS_FILE)
@@ -70,10 +72,10 @@ def test_token_states_are_written_and_cached(project: ProjectPaths, tiny_params:
 
 
 def test_captions_longer_than_the_model_reads_are_counted_and_named(
-    project: ProjectPaths, tiny_params: Params, caplog: pytest.LogCaptureFixture
+    validated: ProjectPaths, tiny_params: Params, caplog: pytest.LogCaptureFixture
 ) -> None:
+    project = validated
     params = tiny_params.model_copy(update={"embed": tiny_params.embed.model_copy(update={"max_length": 8})})
-    run_stages(params, project, "ingest", "validate")
     captions = pd.read_parquet(project.clean_manifest)["caption"]
     encoder = encoder_from_params(params.embed, resolve_encoder_path(params.embed.encoder))
     distinct = list(dict.fromkeys(captions))

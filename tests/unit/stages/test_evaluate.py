@@ -19,21 +19,29 @@ from t2igan.metrics.inception import InceptionFeatures
 from t2igan.paths import ProjectPaths
 from t2igan.stages import evaluate
 from tests.support.markdown import table_after
-from tests.support.project import reset_mlflow, run_stages, tiny_params_dict, write_project
+from tests.support.project import own_cache, reset_mlflow, run_stages, tiny_params_dict
+from tests.support.templates import ProjectTemplates
 
 # Long enough that the generator draws coloured shapes rather than its initial noise.
 TRAINED = {"train": {"steps": 160, "checkpoint_every": 80, "sample_every": 80}}
 
 
+# What is computed and what comes from the cache is the subject here: each project keeps its own cache.
+pytestmark = pytest.mark.own_cache
+
+
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
+def evaluated(tmp_path_factory: pytest.TempPathFactory, templates: ProjectTemplates) -> ProjectPaths:
     raw = tiny_params_dict(**TRAINED)
-    paths = write_project(tmp_path_factory.mktemp("evaluate") / "project", raw)
-    reset_mlflow()
-    try:
-        run_stages(parse_params(raw), paths, "ingest", "validate", "embed", "train", "evaluate")
-    finally:
+    paths = templates.project(
+        tmp_path_factory.mktemp("evaluate") / "project", raw, "ingest", "validate", "embed"
+    )
+    with own_cache():
         reset_mlflow()
+        try:
+            run_stages(parse_params(raw), paths, "train", "evaluate")
+        finally:
+            reset_mlflow()
     return paths
 
 

@@ -15,7 +15,6 @@ from t2igan.errors import DataError, StageInputError
 from t2igan.paths import ProjectPaths
 from t2igan.stages import embed, validate
 from tests.support.markdown import table_after
-from tests.support.project import run_stages
 
 
 def _write_dataset(paths: ProjectPaths, rows: list[dict]) -> None:
@@ -121,9 +120,9 @@ def test_too_many_bad_rows_fail_the_stage_but_keep_the_evidence(
 
 
 def test_a_failed_validation_leaves_the_previous_outputs_intact(
-    project: ProjectPaths, tiny_params: Params
+    validated: ProjectPaths, tiny_params: Params
 ) -> None:
-    run_stages(tiny_params, project, "ingest", "validate")
+    project = validated
     before = project.clean_manifest.read_bytes()
     project.manifest.unlink()
     with pytest.raises(Exception, match="manifest not found"):

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from t2igan.config import Params
 from t2igan.errors import DataError
 from t2igan.paths import ProjectPaths
 from t2igan.training.data import BatchSampler, TrainingSet
-from tests.support.project import reset_mlflow, run_stages
-
-
-@pytest.fixture
-def embedded(project: ProjectPaths, tiny_params: Params) -> ProjectPaths:
-    reset_mlflow()
-    run_stages(tiny_params, project, "ingest", "validate", "embed")
-    return project
+from tests.support.project import tiny_params_dict
+from tests.support.templates import ProjectTemplates
 
 
 def test_the_shards_of_a_batch_are_the_single_process_batch(embedded: ProjectPaths) -> None:
@@ -47,13 +42,10 @@ def test_a_batch_is_a_function_of_the_step_and_every_image_comes_once_an_epoch(e
 
 
 def test_word_batches_are_their_captions_token_states_read_from_the_memory_mapped_file(
-    project: ProjectPaths, tiny_params: Params
+    tmp_path: Path, templates: ProjectTemplates
 ) -> None:
-    reset_mlflow()
-    params = tiny_params.model_copy(
-        update={"embed": tiny_params.embed.model_copy(update={"token_states": True})}
-    )
-    run_stages(params, project, "ingest", "validate", "embed")
+    raw = tiny_params_dict(embed={"token_states": True})
+    project = templates.project(tmp_path / "project", raw, "ingest", "validate", "embed")
     data = TrainingSet.load(project, words=True)
     assert data.tokens is not None and isinstance(data.tokens.states, np.memmap)
     assert data.word_dim == data.tokens.states.shape[2] > 0

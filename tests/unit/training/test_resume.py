@@ -5,7 +5,6 @@ from __future__ import annotations
 from t2igan.config import Params
 from t2igan.paths import ProjectPaths
 from t2igan.training.resume import BOOKKEEPING, run_signature
-from tests.support.project import reset_mlflow, run_stages
 
 
 def _with(params: Params, **train: object) -> Params:
@@ -13,10 +12,9 @@ def _with(params: Params, **train: object) -> Params:
 
 
 def test_bookkeeping_settings_leave_the_signature_and_computing_ones_change_it(
-    project: ProjectPaths, tiny_params: Params
+    embedded: ProjectPaths, tiny_params: Params
 ) -> None:
-    reset_mlflow()
-    run_stages(tiny_params, project, "ingest", "validate", "embed")
+    project = embedded
     signature = run_signature(tiny_params, project)
     assert {"steps", "log_every", "checkpoint_every"} <= BOOKKEEPING
     assert run_signature(_with(tiny_params, steps=500, log_every=1, checkpoint_every=2), project) == signature

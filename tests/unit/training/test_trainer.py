@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -9,7 +12,7 @@ from t2igan.config import ModelParams, TrainParams
 from t2igan.errors import ConfigError, TrainingDiverged
 from t2igan.gan.conditioning import normalize_text
 from t2igan.training.trainer import Acceleration, LazyPenalty, Trainer
-from tests.support.project import tiny_gan
+from tests.support.project import REPO, tiny_gan
 
 
 def _trainer(seed: int = 0, **params: object) -> Trainer:
@@ -57,15 +60,17 @@ def test_compiled_training_steps_match_eager_ones() -> None:
 
     Compiled graphs are shared by every instance of a module class in a process, so the simultaneous trainer
     runs the graphs the alternating one compiled, and backpropagates twice through D's (which compiled
-    backwards refuse unless they keep their buffers: the bench's failure this guards)."""
+    backwards refuse unless they keep their buffers: the bench's failure this guards). At 8x8 (one block
+    each way, every kind of layer still in it): the compiler's time grows with the blocks, not the test."""
     torch.manual_seed(0)
-    images, text = _batch()
+    generator = torch.Generator().manual_seed(0)
+    images, text = torch.rand(4, 3, 8, 8, generator=generator) * 2 - 1, torch.randn(4, 12, generator=generator)
     schedules = ("alternating", "simultaneous")
     runs = {}
     for updates in schedules:
         for compiled in (False, True):
             params = TrainParams(gp_every=2, updates=updates, compile=compiled)
-            trainer = Trainer(tiny_gan(), params, torch.device("cpu"))
+            trainer = Trainer(tiny_gan(image_size=8), params, torch.device("cpu"))
             runs[updates, compiled] = [trainer.step(step, images, text) for step in range(3)]  # MA-GP on 0, 2
     # Step 0 runs the initial weights: the same up to float rounding. Steps 1 and 2 see the weights both runs'
     # updates made: looser (measured up to 2e-4) but far below the ~10% the losses move in a step. Adam's first
@@ -75,6 +80,27 @@ def test_compiled_training_steps_match_eager_ones() -> None:
             tolerance = 1e-4 if step == 0 else 2e-3
             assert compiled.d == pytest.approx(eager.d, rel=tolerance)
             assert compiled.g == pytest.approx(eager.g, rel=tolerance)
+
+
+COMPILED_TRAINER = """
+from t2igan.config import TrainParams
+from t2igan.training.trainer import Trainer
+from tests.support.project import REPO, tiny_gan
+import torch
+
+trainer = Trainer(tiny_gan(), TrainParams(compile=True), torch.device("cpu"))
+print(type(trainer._g).__name__)
+"""
+
+
+def test_a_compiled_trainer_is_built_in_a_fresh_process() -> None:
+    # `t2igan train` with train.compile: true starts from nothing imported but what the trainer imports
+    # (the test process has imported much more): what the trainer's set-up touches must be imported by it.
+    done = subprocess.run(
+        [sys.executable, "-c", COMPILED_TRAINER], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "OptimizedModule"
 
 
 def test_simultaneous_updates_take_g_s_gradient_from_the_same_d_pass() -> None:
