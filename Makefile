@@ -88,11 +88,12 @@ screenshots: setup setup-browser
 # One pytest worker per core; each test file's tests on one worker, so its module fixtures are built once
 # (what the whole session shares is built by the first worker that asks: tests/conftest.py).
 PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: setup
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 test-quick: setup
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 ## lint: ruff (style, unused arguments, commented-out code), functions under 50 lines, mypy on src/ and flows/,
 ## the layers and no import cycles (lint-imports: [tool.importlinter] in pyproject.toml), no duplicated code

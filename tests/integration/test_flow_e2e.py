@@ -41,6 +41,7 @@ from tests.support.project import (
     tool_env,
 )
 from tests.support.services import (
+    PREFECT_DATABASE,
     PrefectApi,
     nightly_cron_far_from_now,
     prefect_server,
@@ -88,9 +89,9 @@ def _registered(project: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def flow_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def flow_project(tmp_path_factory: pytest.TempPathFactory, prefect_database: Path) -> Path:
     base = tmp_path_factory.mktemp("e2e")
-    root = dvc_project(base / "project", tiny_params_dict(), ignore="summary.json\n.fault/\n")
+    root = dvc_project(base / "project", tiny_params_dict(), ignore=".fault/\n")
     dvc(root, "remote", "add", "--default", "local", str(base / "dvc-remote"))  # the one-command remote
     checked(["git", "add", "-A"], root)
     checked(["git", "commit", "-qm", "project"], root)
@@ -98,6 +99,8 @@ def flow_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wrapper.parent.mkdir(parents=True)
     wrapper.write_text(FAULT_WRAPPER.format(arm=root / ".fault" / "arm", real=VENV_BIN / "t2igan"))
     wrapper.chmod(0o755)
+    (root / ".prefect").mkdir()  # the home of `t2igan flow run`'s ephemeral API (_env), migrated already
+    shutil.copy2(prefect_database, root / ".prefect" / PREFECT_DATABASE)
     return root
 
 
@@ -105,8 +108,8 @@ NIGHTLY = nightly_cron_far_from_now()
 
 
 @pytest.fixture(scope="module")
-def prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectApi]:
-    with prefect_server(tmp_path_factory.mktemp("prefect-server")) as api:
+def prefect(tmp_path_factory: pytest.TempPathFactory, prefect_database: Path) -> Iterator[PrefectApi]:
+    with prefect_server(tmp_path_factory.mktemp("prefect-server"), prefect_database) as api:
         yield api
 
 

@@ -7,6 +7,8 @@ stage only when a dependency it was told about changes, so the deps must name al
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from t2igan.stages import STAGES
@@ -71,3 +73,19 @@ def test_dvc_yaml_names_the_paths_the_stages_use() -> None:
     assert metrics == {
         f"metrics/{name}.json" for name in ("validate", "embed", "train", "eval", "register")
     } | {"metrics/train_log.csv"}
+
+
+def test_every_unit_test_file_is_named_after_the_module_it_tests() -> None:
+    # tests/unit/<package>/test_<module>.py tests src/t2igan/<package>/<module>.py (tests/unit/flows: flows/);
+    # a module without a file of its own is tested through its callers (the stage tests, the integration tests)
+    unit = REPO / "tests" / "unit"
+    orphans = []
+    for test_file in sorted(unit.rglob("test_*.py")):
+        package = test_file.parent.relative_to(unit)
+        name = test_file.stem.removeprefix("test_")
+        if package == Path(".") and name == "architecture":
+            continue  # this file: the whole package's layout
+        base = REPO / "flows" if package.parts[:1] == ("flows",) else REPO / "src" / "t2igan" / package
+        if not ((base / f"{name}.py").is_file() or (base / name).is_dir()):
+            orphans.append(str(test_file.relative_to(REPO)))
+    assert orphans == []

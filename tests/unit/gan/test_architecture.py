@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from t2igan.config import ModelParams
-from t2igan.gan.architecture import SAVED_BEFORE_THE_FIELD, GANConfig
+from t2igan.gan.architecture import SAVED_BEFORE_THE_FIELD, GANConfig, widths
 
 
 def test_a_config_is_the_model_params_plus_the_data_s_sizes() -> None:
@@ -33,3 +33,8 @@ def test_image_size_must_be_a_power_of_two_and_the_config_is_strict() -> None:
         GANConfig(image_size=24, text_dim=8)
     with pytest.raises(ValidationError, match="Extra inputs"):
         GANConfig(image_size=16, text_dim=8, width=3)
+
+
+def test_widths_follow_the_df_gan_schedule() -> None:
+    assert widths(32, 4) == [256, 256, 128, 64, 32]
+    assert widths(32, 6) == [256, 256, 256, 256, 128, 64, 32]
