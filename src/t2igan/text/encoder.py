@@ -19,6 +19,7 @@ from t2igan.devices import resolve_device
 from t2igan.errors import ConfigError
 from t2igan.text.families import Family, Pooling, hidden_width, load_model, output_width
 from t2igan.text.locate import weights_hash
+from t2igan.text.sentence_head import head_width, sentence_head
 from t2igan.text.spec import EncoderSpec, resolve_spec
 from t2igan.text.tuning import TokenBatch, apply_tuning
 
@@ -75,8 +76,9 @@ class TextEncoder:
         self.model: Any = load_model(self.path, family, _DTYPES[spec.dtype]).eval()
         self.model.requires_grad_(False)
         self.tuning = apply_tuning(self.model, tuning_dir) if tuning_dir is not None else None
+        self.head = sentence_head(self.path, spec.head).to(self.device)  # () : the identity
         self.model.to(self.device)
-        self.dim = output_width(self.model, family, cast(Pooling, spec.pooling))
+        self.dim = head_width(self.head, output_width(self.model, family, cast(Pooling, spec.pooling)))
         # SigLIP was trained on captions padded to its full length, without an attention mask.
         self._padding: str | bool = "max_length" if family == "siglip" else True
         self._pass_mask = "attention_mask" in self.tokenizer.model_input_names
@@ -121,6 +123,7 @@ class TextEncoder:
             pooled = tower.float()
         else:
             pooled = pool(hidden, batch.attention_mask, self.spec.pooling)
+        pooled = self.head(pooled)
         if self.spec.normalize:
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return pooled, hidden

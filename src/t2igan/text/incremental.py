@@ -7,7 +7,7 @@ loads no model at all.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ class Embedded:
     def encoder_record(self) -> dict[str, object]:
         """What encoder.json holds: the spec, its fingerprint, the width and where the files were."""
         return {
-            "spec": asdict(self.spec),
+            "spec": self.spec.record(),
             "fingerprint": self.spec.fingerprint,
             "dim": self.dim,
             "path": str(self.encoder_path),

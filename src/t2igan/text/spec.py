@@ -18,7 +18,7 @@ from t2igan.errors import ConfigError
 from t2igan.io import read_json
 from t2igan.text.families import DEFAULT_POOLING, detect_family, layer_count
 from t2igan.text.locate import cached_weights_hash, resolve_encoder_path
-from t2igan.text.sentence_dirs import read_max_seq_length, read_pooling
+from t2igan.text.sentence_dirs import read_head, read_max_seq_length, read_pooling
 
 
 @dataclass(frozen=True)
@@ -34,20 +34,33 @@ class EncoderSpec:
     max_length: int
     dtype: str
     transformers: str
+    # A sentence-transformers directory's steps after its pooling (Dense, Normalize: text.sentence_dirs)
+    head: tuple[str, ...] = ()
+
+    def record(self) -> dict[str, Any]:
+        """The spec as encoder.json holds it; a spec without a head is written (and keyed) as before heads
+        were read, so the caches and registered models of every other encoder keep their keys."""
+        values = asdict(self)
+        if not self.head:
+            values.pop("head")
+        else:
+            values["head"] = list(self.head)
+        return values
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(self.record(), sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> EncoderSpec:
         """A spec from encoder.json (records written before the family fields: their meaning then)."""
         import transformers
 
-        legacy = {"family": "encoder", "layer": None, "transformers": transformers.__version__}
+        legacy = {"family": "encoder", "layer": None, "transformers": transformers.__version__, "head": ()}
         values = {**legacy, **record}
         values.setdefault("dtype", values.pop("precision", "float32"))
         values.pop("precision", None)
+        values["head"] = tuple(values["head"])
         return cls(**{name: values[name] for name in cls.__dataclass_fields__})
 
 
@@ -96,8 +109,13 @@ def resolve_spec(cfg: EmbedParams, path: Path, weights_sha256: str) -> EncoderSp
     config = transformers.AutoConfig.from_pretrained(path)
     family = detect_family(config, str(path))
     pooling: str = cfg.pooling
+    head: tuple[str, ...] = ()
     if pooling == "auto":  # a sentence-transformers directory's own pooling, else the family's
-        pooling = (read_pooling(path) if family == "encoder" else None) or DEFAULT_POOLING[family]
+        own = read_pooling(path) if family == "encoder" else None
+        pooling = own or DEFAULT_POOLING[family]
+        # and what it applies after its pooling (Dense, Normalize), which belongs to its pooling of its last
+        # layer: another pooling named in params, or another layer, is the transformer pooled that way alone
+        head = read_head(path) if own is not None and cfg.layer is None else ()
     if cfg.layer is not None:
         layers = layer_count(getattr(config, "text_config", None) or config)
         if not -(layers + 1) <= cfg.layer <= layers:
@@ -117,6 +135,7 @@ def resolve_spec(cfg: EmbedParams, path: Path, weights_sha256: str) -> EncoderSp
         max_length=_resolve_max_length(cfg, path, config, read_max_seq_length(path)),
         dtype=_resolve_dtype(cfg.dtype, resolve_device(cfg.device)),
         transformers=transformers.__version__,
+        head=head,
     )
 
 
