@@ -210,6 +210,26 @@ def test_the_studio_s_votes_go_to_the_team_s_postgresql(team: Team, team_project
     assert json.loads(done)["votes"] == 1
 
 
+def test_concurrent_first_opens_of_a_fresh_postgresql_feedback_database_migrate_it_once(
+    team: Team, tmp_path: Path
+) -> None:
+    from tests.support.migrations import open_at_once
+
+    # Given a new, empty database on the team's PostgreSQL
+    with team.database("postgres").execution_options(isolation_level="AUTOCOMMIT").connect() as admin:
+        admin.execute(sqlalchemy.text("CREATE DATABASE fresh_feedback"))
+    url = team.env[LOCK_URL_ENV].rsplit("/", 1)[0] + "/fresh_feedback"
+
+    # When three processes (the studio, a flow, the CLI) open it at the same moment
+    logs = open_at_once(url, tmp_path, openers=3)
+
+    # Then one of them migrated it, the others found it migrated, and it is at the newest schema
+    assert sum(log.count("Running upgrade  -> 0001") for log in logs) == 1
+    with team.database("fresh_feedback").connect() as connection:
+        revision = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+    assert revision == "0002"
+
+
 def test_push_wipe_pull_through_the_s3_endpoint_restores_byte_identical_outputs(
     team: Team, team_project: Path
 ) -> None:

@@ -7,7 +7,10 @@ schema with Alembic first, so an older database keeps working after an upgrade o
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy
@@ -19,6 +22,10 @@ from t2igan.errors import ConfigError, TransientError
 from t2igan.paths import ProjectPaths
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The advisory lock every migrator of a PostgreSQL feedback database takes (any 64-bit key of our own).
+MIGRATION_LOCK = int.from_bytes(
+    hashlib.blake2b(b"t2igan.feedback.migrate", digest_size=8).digest(), "big", signed=True
+)
 
 
 def feedback_url(paths: ProjectPaths) -> str:
@@ -68,17 +75,35 @@ def alembic_config(url: str) -> object:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database to `revision` (Alembic, on this engine's connection, in one transaction)."""
+    """Migrate the database to `revision` (Alembic, on this engine's connection, in one transaction), one
+    migrator at a time: the studio, the flow and the CLI may all open a new database at once."""
     from alembic import command
 
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
-        with engine.begin() as connection:
+        with _sqlite_migration_lock(engine), engine.begin() as connection:
+            if engine.dialect.name == "postgresql":  # held to the end of this transaction, on every host
+                connection.execute(
+                    sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
             config.attributes["connection"] = connection  # type: ignore[attr-defined]
             command.upgrade(config, revision)  # type: ignore[arg-type]
     except sqlalchemy.exc.OperationalError as exc:
         where = engine.url.render_as_string(hide_password=True)
         raise TransientError(f"feedback database {where} unreachable: {str(exc.orig).strip()}") from None
+
+
+@contextlib.contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """A file lock beside a sqlite database (PostgreSQL's lock is taken in the migrating transaction)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    from filelock import FileLock
+
+    with FileLock(f"{database}.migrate.lock"):
+        yield
 
 
 def open_database(url: str) -> sessionmaker[Session]:

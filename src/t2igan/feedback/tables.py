@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 LEFT, RIGHT, BOTH_BAD = "left", "right", "both_bad"
@@ -34,7 +34,9 @@ class Vote(Base):
     model_name: Mapped[str] = mapped_column(String(200), nullable=False)
     caption: Mapped[str] = mapped_column(Text, nullable=False)
     seeds: Mapped[list[int]] = mapped_column(JSON, nullable=False)
-    truncation: Mapped[float | None] = mapped_column(nullable=True)
+    # Float, as migration 0001 made it (a bare `float` is Double since SQLAlchemy 2.1: the test that compares
+    # the migrated schema with these tables caught it)
+    truncation: Mapped[float | None] = mapped_column(Float(), nullable=True)
     left_version: Mapped[str] = mapped_column(String(40), nullable=False)
     right_version: Mapped[str] = mapped_column(String(40), nullable=False)
     choice: Mapped[str] = mapped_column(String(16), nullable=False)
