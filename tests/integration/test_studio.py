@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import mlflow
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from t2igan.feedback.database import open_database
 from t2igan.feedback.tables import Thumb, Vote
 from t2igan.paths import ProjectPaths
 from t2igan.registry.human_gate import promote_from_feedback
-from t2igan.studio.app import Studio, StudioSettings, create_app
+from t2igan.studio.app import StudioSettings, create_app
 from t2igan.studio.limits import RateLimits
 from t2igan.tracking import configure
 from tests.support.png import decode_png
@@ -45,7 +46,7 @@ def _client(project: tuple[ProjectPaths, Params], url: str, limits: RateLimits =
     reset_mlflow()
     configure(paths)
     settings = StudioSettings(params, paths, url, b"test-secret", limits)
-    return TestClient(create_app(Studio.from_settings(settings)), base_url="http://127.0.0.1")
+    return TestClient(create_app(settings), base_url="http://127.0.0.1")
 
 
 @pytest.fixture
@@ -189,6 +190,24 @@ def test_a_flood_of_votes_from_one_client_is_throttled_and_no_accepted_vote_is_l
     assert 1 <= accepted <= 6
     votes = _votes(db_url)
     assert len(votes) == accepted and len({v.comparison_id for v in votes}) == accepted
+
+
+def test_a_client_cannot_escape_its_limit_by_naming_itself_in_x_forwarded_for(
+    project: tuple[ProjectPaths, Params], db_url: str, tmp_path: Path
+) -> None:
+    # Given `t2igan studio` under uvicorn with a draw limit of 10 an hour, asked from this machine
+    paths, _ = project
+    with studio_server(paths, db_url, tmp_path / "studio.log", "--draw-limit", "10/hour") as base:
+        codes = []
+        for k in range(30):
+            # When each request claims another client address
+            forged = {"X-Forwarded-For": f"203.0.113.{k + 1}"}
+            response = httpx.post(
+                f"{base}/api/generate", json={"caption": CAPTION, "num_images": 1}, headers=forged, timeout=120
+            )
+            codes.append(response.status_code)
+    # Then they are all one client (the connection's peer): ten drawn, the rest refused
+    assert codes.count(200) == 10 and codes.count(429) == 20
 
 
 def _waiting_reading(project: tuple[ProjectPaths, Params], url: str) -> Any:

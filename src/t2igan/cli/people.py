@@ -27,6 +27,13 @@ def studio(
     feedback_limit: Annotated[
         str, typer.Option("--feedback-limit", help="per client: votes and thumbs")
     ] = DEFAULT_FEEDBACK,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="the reverse proxies (addresses, comma-separated) whose X-Forwarded-For names the client",
+        ),
+    ] = None,
     _params: ParamsOption = None,
     _project: ProjectOption = None,
 ) -> None:
@@ -41,7 +48,7 @@ def studio(
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     typer.echo(f"t2igan studio on http://{host}:{port}/ (feedback: {settings.feedback_url})", err=True)
-    serve(settings, host, port)
+    serve(settings, host, port, forwarded_allow_ips)
 
 
 @app.command()
