@@ -70,11 +70,10 @@ services-stop: setup
 services-status: setup
 	$(BIN)/t2igan services status --dir $(SERVICES_DIR)
 
-## serve: the @champion over HTTP on 127.0.0.1:$(PORT) (POST /invocations)
+## serve: the @champion over HTTP on 127.0.0.1:$(PORT) (POST /invocations); the new one when the alias moves
 PORT ?= 5001
 serve: setup
-	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns/mlflow.db} \
-	  $(BIN)/mlflow models serve -m models:/t2igan@champion --env-manager local --host 127.0.0.1 --port $(PORT)
+	$(BIN)/t2igan serve --port $(PORT)
 
 ## studio: the web studio on 127.0.0.1:$(STUDIO_PORT): try @champion, compare it blind with @challenger, vote
 STUDIO_PORT ?= 8800

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
+import mlflow
+import pandas as pd
 import pytest
 
 from t2igan.paths import ProjectPaths
 from tests.support.png import decode_png
-from tests.support.services import model_server, post_invocations
+from tests.support.project import VENV_BIN, checked, tool_env
+from tests.support.services import _start, _stop, _wait, free_port, model_server, post_invocations
+from tests.support.templates import ProjectTemplates, copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -123,3 +129,39 @@ def test_a_request_past_the_deadline_gets_a_504_and_the_server_keeps_serving(
         # The first batch always runs, so one image is answered: the process is still serving.
         status, _ = post_invocations(base, json.dumps({"dataframe_records": [{"caption": "a red circle"}]}))
         assert status == 200
+
+
+def test_t2igan_serve_serves_the_new_champion_when_the_alias_moves(
+    templates: ProjectTemplates, tmp_path: Path
+) -> None:
+    # Given `t2igan serve` on a copy of the studio's project (version 1 @champion, version 2 waiting)
+    from tests.support.studio import champion_and_waiting_challenger
+
+    built = templates.built("studio", lambda root: champion_and_waiting_challenger(root, templates))
+    paths = copy_project(built, tmp_path / "project")
+    port, log = free_port(), tmp_path / "serve.log"
+    command = [str(VENV_BIN / "t2igan"), "serve", "--port", str(port), "--check-seconds", "0.5"]
+    process = _start(command, paths.root, tool_env(), log)
+    base = f"http://127.0.0.1:{port}"
+    request = json.dumps({"dataframe_records": [{"caption": "a large red circle", "seed": 3}]})
+    try:
+        _wait(lambda: httpx.get(f"{base}/ping", timeout=2).status_code == 200, process, log, "t2igan serve")
+        before = post_invocations(base, request)[1]["predictions"][0]["image"]
+
+        # When version 2 is promoted by hand
+        checked([str(VENV_BIN / "t2igan"), "promote", "--version", "2", "--reason", "test"], paths.root)
+
+        # Then the same address answers with version 2's images, with no restart by anyone
+        _wait(lambda: "serving it" in log.read_text(), process, log, "the move to version 2", 120)
+        _wait(lambda: httpx.get(f"{base}/ping", timeout=2).status_code == 200, process, log, "version 2")
+        after = post_invocations(base, request)[1]["predictions"][0]["image"]
+    finally:
+        _stop(process, log)
+    assert process.returncode is not None
+    assert after != before
+    tracking = f"sqlite:///{paths.mlruns / 'mlflow.db'}"
+    mlflow.set_tracking_uri(tracking)
+    expected = mlflow.pyfunc.load_model("models:/t2igan/2").predict(
+        pd.DataFrame([{"caption": "a large red circle", "seed": 3}])
+    )
+    assert after == expected["image"][0]

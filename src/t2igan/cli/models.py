@@ -47,6 +47,27 @@ def generate(
 
 @app.command()
 @friendly
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 5001,
+    check_seconds: Annotated[
+        float, typer.Option("--check-seconds", min=0.1, help="how often to look where @champion points")
+    ] = 30.0,
+    _params: ParamsOption = None,
+    _project: ProjectOption = None,
+) -> None:
+    """Serve <register.model_name>@champion over HTTP (POST /invocations), and the new one when it moves."""
+    from t2igan.registry.champion_server import follow_champion
+    from t2igan.tracking import configure
+
+    chosen = project(ctx)
+    configure(chosen.paths)
+    raise typer.Exit(follow_champion(chosen.params.register_.model_name, host, port, check_seconds))
+
+
+@app.command()
+@friendly
 def promote(
     ctx: typer.Context,
     version: Annotated[str | None, typer.Option("--version", help="model version to make @champion")] = None,
