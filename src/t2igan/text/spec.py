@@ -17,7 +17,7 @@ from t2igan.devices import resolve_device
 from t2igan.errors import ConfigError
 from t2igan.io import read_json
 from t2igan.text.families import DEFAULT_POOLING, detect_family, layer_count
-from t2igan.text.locate import cached_weights_hash, resolve_encoder_path
+from t2igan.text.locate import cached_weights_hash, hub_commit, resolve_encoder_path
 from t2igan.text.sentence_dirs import read_head, read_max_seq_length, read_pooling
 
 
@@ -36,15 +36,19 @@ class EncoderSpec:
     transformers: str
     # A sentence-transformers directory's steps after its pooling (Dense, Normalize: text.sentence_dirs)
     head: tuple[str, ...] = ()
+    # The Hugging Face commit the weights came from (None: a local directory or a packaged encoder)
+    revision: str | None = None
 
     def record(self) -> dict[str, Any]:
-        """The spec as encoder.json holds it; a spec without a head is written (and keyed) as before heads
-        were read, so the caches and registered models of every other encoder keep their keys."""
+        """The spec as encoder.json holds it; a spec without a head or a revision is written (and keyed) as
+        before they were read, so the caches and registered models of every other encoder keep their keys."""
         values = asdict(self)
         if not self.head:
             values.pop("head")
         else:
             values["head"] = list(self.head)
+        if self.revision is None:
+            values.pop("revision")
         return values
 
     @property
@@ -56,7 +60,13 @@ class EncoderSpec:
         """A spec from encoder.json (records written before the family fields: their meaning then)."""
         import transformers
 
-        legacy = {"family": "encoder", "layer": None, "transformers": transformers.__version__, "head": ()}
+        legacy = {
+            "family": "encoder",
+            "layer": None,
+            "transformers": transformers.__version__,
+            "head": (),
+            "revision": None,
+        }
         values = {**legacy, **record}
         values.setdefault("dtype", values.pop("precision", "float32"))
         values.pop("precision", None)
@@ -136,10 +146,11 @@ def resolve_spec(cfg: EmbedParams, path: Path, weights_sha256: str) -> EncoderSp
         dtype=_resolve_dtype(cfg.dtype, resolve_device(cfg.device)),
         transformers=transformers.__version__,
         head=head,
+        revision=hub_commit(path),
     )
 
 
 def spec_from_params(cfg: EmbedParams, cache_dir: Path) -> tuple[EncoderSpec, Path]:
     """The encoder's identity and files without loading it: when every caption is cached, no model loads."""
-    path = resolve_encoder_path(cfg.encoder)
+    path = resolve_encoder_path(cfg.encoder, cfg.revision)
     return resolve_spec(cfg, path, cached_weights_hash(path, cache_dir)), path
