@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from t2igan.config import parse_params
 from t2igan.data.manifest import read_manifest
+from t2igan.registry.aliases import version_metrics
 from t2igan.tracking import configure
 from tests.support.datasets import CAPTIONS, photo_project, photo_suffix, save_photo
 from tests.support.project import run_stages
@@ -43,7 +43,7 @@ def test_an_imported_dataset_goes_through_the_whole_pipeline(tmp_path: Path) -> 
     # What the registry stores for promotion is exactly what evaluate measured
     configure(paths)
     version = mlflow.MlflowClient().get_model_version("t2igan", results["register"].version)
-    stored = json.loads(version.tags["metrics"])
+    stored = version_metrics(mlflow.MlflowClient(), version)
     assert stored[metrics["fid_name"]] == metrics[metrics["fid_name"]]
     assert stored["alignment"] == metrics["alignment"]
     assert results["register"].promoted and results["register"].reason == "no champion yet"

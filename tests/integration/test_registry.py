@@ -15,7 +15,9 @@ from mlflow.exceptions import MlflowException
 
 from t2igan.config import RegisterParams, merge_layers, parse_params
 from t2igan.io import read_json
+from t2igan.metrics.figures import summary
 from t2igan.paths import ProjectPaths
+from t2igan.registry.aliases import FIGURES_TAG, logged_model_id, version_metrics
 from t2igan.stages import register
 from t2igan.tracking import configure
 from tests.support.png import decode_png
@@ -56,7 +58,7 @@ def test_first_version_is_champion_with_lineage_and_metrics(trained_project: Pro
     assert str(champion.version) == str(challenger.version) == "1"
     tags = champion.tags
     evaluation = read_json(trained_project.metrics("eval"))
-    assert json.loads(tags["metrics"])[evaluation["fid_name"]] == pytest.approx(
+    assert version_metrics(client, champion)[evaluation["fid_name"]] == pytest.approx(
         evaluation[evaluation["fid_name"]]
     )
     assert tags["dataset.name"] == "synthetic" and int(tags["dataset.images"]) == 240
@@ -66,6 +68,51 @@ def test_first_version_is_champion_with_lineage_and_metrics(trained_project: Pro
     assert run.data.params["train.steps"] == "12"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"samples", "evaluation", "config"} <= artifacts
+
+
+def test_the_version_s_figures_are_metrics_of_its_logged_model_found_by_a_metric_filter(
+    trained_project: ProjectPaths,
+) -> None:
+    client = _client(trained_project)
+    version = client.get_model_version_by_alias("t2igan", "champion")
+    evaluation = read_json(trained_project.metrics("eval"))
+    name, fid = evaluation["fid_name"], evaluation[evaluation["fid_name"]]
+    experiment = client.get_run(version.run_id).info.experiment_id
+    found = mlflow.search_logged_models(
+        experiment_ids=[experiment],
+        filter_string=f"metrics.{name} < {fid + 1:.6f} AND metrics.{name} > {fid - 1:.6f}",
+        datasets=[{"dataset_name": "synthetic-test"}],  # the figures are measured on the test split
+        output_format="list",
+    )
+    assert [model.model_id for model in found] == [logged_model_id(version)]
+    model = found[0]
+    assert model.tags[FIGURES_TAG] == "synthetic-test" and model.tags["fid_name"] == name
+    figures = {m.key: m.value for m in model.metrics if m.dataset_name == "synthetic-test"}
+    assert figures == {key: value for key, value in summary(evaluation).items() if not isinstance(value, str)}
+    # What the gate compares is what evaluate measured, read back from there; no JSON tag any more.
+    assert version_metrics(client, version) == summary(evaluation)
+    assert "metrics" not in version.tags
+
+
+def _claim_figure(client: mlflow.MlflowClient, version: str, name: str, value: float) -> None:
+    """A later value of one of a version's figures (on the figures' dataset: the last one counts)."""
+    from mlflow.entities import Metric
+    from mlflow.utils.time import get_current_time_millis
+
+    model = client.get_logged_model(logged_model_id(client.get_model_version("t2igan", version)))
+    dataset = model.tags[FIGURES_TAG]
+    digest = next(m.dataset_digest for m in model.metrics if m.dataset_name == dataset)
+    later = max(m.timestamp for m in model.metrics) + 1
+    metric = Metric(
+        name,
+        value,
+        max(later, get_current_time_millis()),
+        0,
+        model_id=model.model_id,
+        dataset_name=dataset,
+        dataset_digest=digest,
+    )
+    client.log_batch(model.source_run_id, metrics=[metric])
 
 
 def test_champion_loads_in_a_fresh_process_with_no_network(trained_project: ProjectPaths, tmp_path) -> None:
@@ -134,9 +181,10 @@ def test_the_gate_rescores_the_champion_and_ignores_noise_then_rollback(trained_
     assert client.get_model_version("t2igan", "1").tags["promotion.reason"] == "no champion yet"  # kept
 
     # The champion's stored figure says it is terrible: the stored-figures gate would promote anything.
-    stored = json.loads(client.get_model_version("t2igan", "1").tags["metrics"])
-    stored[stored["fid_name"]] = 1e6
-    client.set_model_version_tag("t2igan", "1", "metrics", json.dumps(stored))
+    stored = version_metrics(client, client.get_model_version("t2igan", "1"))
+    _claim_figure(client, "1", stored["fid_name"], 1e6)
+    stored = version_metrics(client, client.get_model_version("t2igan", "1"))
+    assert stored[stored["fid_name"]] == 1e6
     set_generator_weights(trained_project, trained, noise=3.0)  # a much worse generator
     worse = _evaluate_and_register(trained_project)
     assert decide(read_json(trained_project.metrics("eval")), stored, RegisterParams()).promote

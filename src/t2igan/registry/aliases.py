@@ -6,6 +6,11 @@ points at: when (`champion.since`), why (`champion.reason`) and, unless it is a 
 replaced and that version's figures (`champion.previous`, `champion.previous_metrics`), the chain rollback
 follows. Moves are serialised by `promotion_lock` (a file beside a local store, a PostgreSQL advisory lock
 for a team's server), so two pipelines finishing together cannot interleave.
+
+A version's figures (what promotion compares, what the studio shows) are the metrics of the logged model it
+was registered from (t2igan.registry.publish), so the MLflow UI shows and sorts them and
+`mlflow.search_logged_models(filter_string="metrics.fid_1k < 50")` finds them. Versions registered before
+that kept them as one JSON tag (`metrics`); `version_metrics` still reads it for those.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from t2igan.config import Params
 from t2igan.errors import T2iganError
+from t2igan.metrics.figures import summary
 from t2igan.metrics.report import ChampionFigures
 from t2igan.paths import ProjectPaths
 from t2igan.registry.promotion_lock import promotion_lock
@@ -26,7 +32,14 @@ log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-METRICS_TAG = "metrics"  # a version's summary figures (t2igan.metrics.figures.summary), as JSON
+# Versions registered by older code: the summary figures (t2igan.metrics.figures.summary) as one JSON tag.
+# Read only as the fallback of `version_metrics`; nothing writes it any more.
+METRICS_TAG = "metrics"
+# On a logged model: its summary figures are its metrics, measured on this dataset (the name MLflow knows the
+# training run's test split by; empty when the run logged none). Also the mark of a version registered with
+# its figures there.
+FIGURES_TAG = "t2igan.figures"
+MODELS_URI = "models:/"
 SINCE, REASON = "champion.since", "champion.reason"
 PREVIOUS, PREVIOUS_METRICS = "champion.previous", "champion.previous_metrics"
 ROLLED_BACK_AT = "champion.rolled_back_at"
@@ -36,7 +49,53 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def version_metrics(version: Any) -> dict[str, Any] | None:
+def logged_model_id(version: Any) -> str | None:
+    """The logged model a version was registered from: its `model_id`, or where the store does not keep that
+    (MLflow's own SQL registry), its source `models:/<model_id>`. None for a version made from a path."""
+    if getattr(version, "model_id", None):
+        return str(version.model_id)
+    source = str(getattr(version, "source", None) or "")
+    model_id = source.removeprefix(MODELS_URI)
+    if not source.startswith(MODELS_URI) or not model_id or "/" in model_id or "@" in model_id:
+        return None
+    return model_id
+
+
+def logged_figures(model: Any) -> dict[str, Any] | None:
+    """A logged model's summary figures, or None when it was not registered with them (no FIGURES_TAG).
+
+    The numbers are its metrics; the entries naming them (`fid_name`) its tags. MLflow links every metric
+    its run logs later at the model's step to the model too (a re-run evaluate), so only the metrics on the
+    figures' dataset count, and the last value of each.
+    """
+    tags = dict(model.tags or {})
+    if FIGURES_TAG not in tags:
+        return None
+    dataset = tags[FIGURES_TAG]
+    numbers: dict[str, Any] = {}
+    for metric in sorted(model.metrics or [], key=lambda m: (m.timestamp, m.step)):
+        if not dataset or metric.dataset_name == dataset:
+            numbers[metric.key] = metric.value
+    # summary keeps the figures it stores and the tags that name them, nothing else of MLflow's own
+    return summary({**tags, **numbers})
+
+
+def version_metrics(client: Any, version: Any) -> dict[str, Any] | None:
+    """A version's summary figures: its logged model's metrics, or for a version registered by older code
+    (or by hand) without them, the JSON tag METRICS_TAG; None when it has neither."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    model_id = logged_model_id(version)
+    if model_id is not None:
+        try:
+            figures = logged_figures(client.get_logged_model(model_id))
+        except MlflowException as exc:
+            if exc.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                raise  # a registry that does not answer is not a version without figures
+            figures = None
+        if figures is not None:
+            return figures
     raw = (version.tags or {}).get(METRICS_TAG)
     return json.loads(raw) if raw else None
 
@@ -64,7 +123,7 @@ def move_champion(
     tags = {SINCE: now(), REASON: reason}
     if not rollback:
         tags[PREVIOUS] = str(replaced.version) if replaced else ""
-        tags[PREVIOUS_METRICS] = json.dumps((version_metrics(replaced) if replaced else None) or {})
+        tags[PREVIOUS_METRICS] = json.dumps((version_metrics(client, replaced) if replaced else None) or {})
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     if rollback and replaced is not None:

@@ -4,9 +4,10 @@ Each new version becomes @challenger. It becomes @champion when there is none ye
 champion re-scored on the same data (t2igan.registry.rescore) by more than the noise: the lower bound of the
 FID gain's interval must exceed `register.fid_margin`, and alignment must not be worse by more than
 `register.alignment_tolerance` beyond its interval. Where the champion cannot be re-scored (another text
-encoder), the stored figures are compared as before, and the reason says so; FIDs are then compared only under
-the same sample count (fid_1k vs fid_1k): FID is biased by it. Experiments (`dvc exp run`, or
-`register.promotion: challenger`) never move @champion: the decision the gate would have made is recorded.
+encoder), the stored figures (the metrics of each version's logged model, t2igan.registry.aliases) are compared
+as before, and the reason says so; FIDs are then compared only under the same sample count (fid_1k vs
+fid_1k): FID is biased by it. Experiments (`dvc exp run`, or `register.promotion: challenger`) never move
+@champion: the decision the gate would have made is recorded.
 With `register.human_gate` on, a version that wins waits as @challenger for people's votes instead
 (t2igan.registry.human_gate moves it).
 Which way each figure is better comes from the metric registry. The decision, its reason and the comparison
@@ -108,6 +109,7 @@ def decide_rescored(comparison: Comparison, policy: RegisterParams) -> Decision:
 
 
 def _gate(
+    client: Any,
     champion: Any | None,
     version: str,
     metrics: dict[str, Any],
@@ -121,7 +123,7 @@ def _gate(
     comparison = rescore(str(champion.version)) if rescore is not None else None
     if comparison is not None:
         return decide_rescored(comparison, policy), comparison
-    stored = decide(summary(metrics), version_metrics(champion), policy)
+    stored = decide(summary(metrics), version_metrics(client, champion), policy)
     return replace(stored, reason=f"stored figures (champion not re-scored): {stored.reason}"), None
 
 
@@ -181,7 +183,7 @@ def promote_if_better(
     comparison it was made on (None: first version, identical weights, or stored figures)."""
     with promotion_lock(paths, name):
         champion = current_champion(client, name)
-        decision, comparison = _gate(champion, version, metrics, policy, rescore)
+        decision, comparison = _gate(client, champion, version, metrics, policy, rescore)
         decision = _held_for_votes(_challenger_only(decision, policy), champion, policy)
         if champion is not None and str(champion.version) == str(version):
             return decision, str(champion.version), None  # the champion's own record stays as it was
@@ -208,4 +210,5 @@ def compared_with(
         return {"version": previous, "metrics": json.loads(tags.get(PREVIOUS_METRICS) or "{}")}
     if champion is None:
         return None
-    return {"version": champion, "metrics": version_metrics(client.get_model_version(name, champion)) or {}}
+    figures = version_metrics(client, client.get_model_version(name, champion))
+    return {"version": champion, "metrics": figures or {}}

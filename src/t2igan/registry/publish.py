@@ -2,13 +2,14 @@
 
 The model is "models from code" (t2igan.registry.model_code): its directory carries the generator, the text
 encoder's own files and t2igan's code, so it loads offline in a fresh environment. The version carries its
-lineage (t2igan.registry.lineage) and its summary figures, which the promotion policy compares.
+lineage (t2igan.registry.lineage); its summary figures, which the promotion policy compares, are metrics of
+the logged model it is registered from, each on its own, on the run's test split: the MLflow UI shows and
+sorts them, and `mlflow.search_logged_models` filters on them (t2igan.registry.aliases reads them back).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from t2igan.gan.export import WEIGHTS_FILE
 from t2igan.io import sha256_file
 from t2igan.metrics.figures import summary
 from t2igan.paths import ProjectPaths
-from t2igan.registry.aliases import CHALLENGER, METRICS_TAG
+from t2igan.registry.aliases import CHALLENGER, FIGURES_TAG
 from t2igan.registry.lineage import lineage_tags
 from t2igan.registry.pyfunc import SIGNATURE
 from t2igan.text.embeddings import read_encoder_record
@@ -73,11 +74,43 @@ def model_identity(paths: ProjectPaths, params: Params) -> str:
 
 
 def registered_twin(client: Any, name: str, identity: str) -> Any | None:
-    """The version already registered with this identity (an experiment that changed only evaluation)."""
-    for version in client.search_model_versions(f"name='{name}'"):
-        if (version.tags or {}).get(IDENTITY_TAG) == identity:
-            return version
-    return None
+    """The version already registered with this identity (an experiment that changed only evaluation).
+
+    The registry finds it by its identity tag, so a model with many versions is not read whole.
+    """
+    found = client.search_model_versions(
+        f"name='{name}' and tags.`{IDENTITY_TAG}` = '{identity}'", max_results=1
+    )
+    return found[0] if found else None
+
+
+def evaluation_dataset(run: Any) -> Any | None:
+    """The dataset the training run logged as its test split (t2igan.training.run_log), which evaluation
+    measures on; None for a run without one."""
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    found = None
+    for item in run.inputs.dataset_inputs if run.inputs else []:
+        if any(tag.key == MLFLOW_DATASET_CONTEXT and tag.value == "testing" for tag in item.tags or []):
+            found = item.dataset
+    return found
+
+
+def log_figures(run_id: str, model_id: str, figures: dict[str, Any]) -> None:
+    """The summary figures on the logged model: each number a metric on the run's test split, the entries
+    naming them (`fid_name`) tags, then FIGURES_TAG, which says they are there.
+
+    On a dataset because MLflow also links to the model every metric its run logged (or logs later, a re-run
+    evaluate) at the model's step, without one; the test split is the dataset those figures were measured on.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    dataset = evaluation_dataset(client.get_run(run_id))
+    numbers = {key: float(value) for key, value in figures.items() if not isinstance(value, str)}
+    mlflow.log_metrics(numbers, run_id=run_id, model_id=model_id, dataset=dataset, synchronous=True)
+    names = {key: value for key, value in figures.items() if isinstance(value, str)}
+    client.set_logged_model_tags(model_id, {**names, FIGURES_TAG: dataset.name if dataset is not None else ""})
 
 
 def publish(params: Params, paths: ProjectPaths, run_id: str, metrics: dict[str, Any]) -> Any:
@@ -105,8 +138,8 @@ def publish(params: Params, paths: ProjectPaths, run_id: str, metrics: dict[str,
         # What the served model refuses is what validation refused in training (t2igan.registry.pyfunc).
         model_config={"max_caption_chars": params.validation.max_caption_chars},
     )
+    log_figures(run_id, info.model_id, summary(metrics))
     tags = lineage_tags(params, paths)
-    tags[METRICS_TAG] = json.dumps(summary(metrics), sort_keys=True)
     tags["run_id"] = run_id
     tags[IDENTITY_TAG] = identity
     version = mlflow.register_model(info.model_uri, name, tags=tags)

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from t2igan.config import Params
 from t2igan.errors import StageInputError
 from t2igan.metrics.alignment import attribute_reading
@@ -57,9 +55,10 @@ class Comparison:
 def generator_dir(name: str, version: str, into: Path) -> Path:
     """The exported generator of a registered version, downloaded from the registry."""
     import mlflow
+    from mlflow.models import Model
 
     local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(into)))
-    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
+    flavor = Model.load(str(local)).flavors["python_function"]
     return local / flavor["artifacts"]["generator"]["path"]
 
 

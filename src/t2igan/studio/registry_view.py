@@ -13,8 +13,8 @@ from t2igan.registry.aliases import PREVIOUS, REASON, SINCE, version_metrics
 from t2igan.registry.promotion import AWAITING_VOTES, DECISION_TAG
 
 
-def _figures(version: Any) -> dict[str, Any]:
-    metrics = version_metrics(version) or {}
+def _figures(client: Any, version: Any) -> dict[str, Any]:
+    metrics = version_metrics(client, version) or {}
     fid_name = metrics.get("fid_name")
     figures = {"fid_name": fid_name, "fid": metrics.get(fid_name) if fid_name else None}
     figures["alignment"] = metrics.get("alignment")
@@ -50,7 +50,7 @@ def registry_view(
                 {
                     "version": number,
                     "aliases": sorted(by_version.get(number, [])),
-                    **_figures(version),
+                    **_figures(client, version),
                     "decision": tags.get(DECISION_TAG),
                     "reason": tags.get("promotion.reason"),
                     "awaiting_votes": tags.get(DECISION_TAG) == AWAITING_VOTES,

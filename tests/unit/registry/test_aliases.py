@@ -96,3 +96,22 @@ def test_the_chain_can_never_point_at_itself(registry: tuple[Path, mlflow.Mlflow
     root = Path(client.tracking_uri.removeprefix("sqlite:///")).parents[1]
     with pytest.raises(T2iganError, match=r"version 2's history points at itself"):
         rollback_champion(load_params(root / "params.yaml"), ProjectPaths.at(root))
+
+
+def test_a_version_registered_by_older_code_keeps_its_figures_in_the_json_tag(tmp_path: Path) -> None:
+    from t2igan.registry.aliases import logged_model_id, version_metrics
+    from tests.unit.registry.test_publish import Echo
+
+    uri = empty_mlflow_store(tmp_path / "mlruns")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    with mlflow.start_run():
+        mlflow.log_metrics({"fid_1k": 99.0})  # MLflow copies it onto the logged model: not the figures
+        info = mlflow.pyfunc.log_model(name="model", python_model=Echo())
+    stored = {"fid_name": "fid_1k", "fid_1k": 40.0}
+    version = mlflow.register_model(info.model_uri, "t2igan", tags={METRICS_TAG: json.dumps(stored)})
+    client = mlflow.MlflowClient()
+    assert logged_model_id(version) == info.model_id
+    assert version_metrics(client, version) == stored
+    bare = client.create_model_version("t2igan", source=str(tmp_path))  # by hand: no logged model, no tag
+    assert logged_model_id(bare) is None and version_metrics(client, bare) is None
