@@ -196,7 +196,8 @@ def test_a_lora_adapted_lm_is_registered_served_exactly_and_continued_by_init_fr
     text.load_state_dict(_checkpoint_text(paths))
     with torch.no_grad():
         in_training = text.vectors(text.tokens(np.arange(2))).numpy()
-    assert np.array_equal(served, in_training)
+    # the served LM has its adapters merged into its weights (peft's merge_and_unload): equal to float rounding
+    np.testing.assert_allclose(served, in_training, rtol=0, atol=1e-5)
     frozen = np.load(paths.embeddings_dir / EMBEDDINGS_FILE)[:2]
     assert not np.allclose(served, frozen, atol=1e-4)  # the adaptation is what conditions the generator
 

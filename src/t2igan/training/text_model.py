@@ -44,12 +44,15 @@ class TrainableText:
         self.token_ids = token_ids
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            adapt(encoder.model, tuning)
+            # peft's wrapper for LoRA, which saves and loads the adapter; the encoder keeps running its own
+            # model, adapted in place inside it
+            self.adapted = adapt(encoder.model, tuning)
         encoder.model.to(encoder.device)  # peft's adapters are made on the CPU
 
     @classmethod
     def build(cls, params: Params, paths: ProjectPaths, device: torch.device) -> TrainableText:
-        encoder = encoder_from_params(params.embed, resolve_encoder_path(params.embed.encoder))
+        files = resolve_encoder_path(params.embed.encoder, params.embed.revision)
+        encoder = encoder_from_params(params.embed, files)
         encoder.device = device
         captions = read_clean_manifest(paths)["caption"].astype(str).tolist()
         tuning = Tuning.from_params(params.train.text, encoder.model)
@@ -57,6 +60,7 @@ class TrainableText:
 
     @property
     def model(self) -> nn.Module:
+        """The adapted LM (not peft's wrapper): its trainable parameters' names are the checkpoint's."""
         module: nn.Module = self.encoder.model
         return module
 
@@ -86,7 +90,7 @@ class TrainableText:
         return why_state_unfit(self.model, state)
 
     def export(self, directory: Path) -> dict[str, Any]:
-        return save_tuning(self.model, self.tuning, directory)
+        return save_tuning(self.adapted, self.tuning, directory, base_model=self.encoder.spec.name)
 
     def start_from(self, weights: dict[str, torch.Tensor], saved: dict[str, Any] | None) -> None:
         """Fine-tuning: an earlier run's adaptation, from its checkpoint (`saved` None) or its exported
@@ -98,7 +102,7 @@ class TrainableText:
                     f"train.init_from: its language model was adapted otherwise ({theirs}; "
                     f"this run: {self.tuning})"
                 )
-            load_saved_weights(self.model, theirs, weights)
+            load_saved_weights(self.adapted, theirs, weights)
             return
         unfit = self.why_unfit(weights)
         if unfit is not None:

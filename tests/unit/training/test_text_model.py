@@ -121,9 +121,10 @@ def test_a_frozen_trainer_refuses_an_adapted_run_s_state(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(("kind", "method"), [("bert", "lora"), ("t5", "top_layers"), ("siglip", "lora")])
-def test_the_exported_adaptation_embeds_captions_exactly_as_training_did(
+def test_the_exported_adaptation_embeds_captions_as_training_did(
     kind: str, method: str, tmp_path: Path
 ) -> None:
+    """Top layers: exactly. LoRA: merged into the base weights for serving, so to float rounding."""
     text, base = _text(kind, method, tmp_path)
     trainer = _trainer(text, method)
     for step in range(2):
@@ -133,9 +134,12 @@ def test_the_exported_adaptation_embeds_captions_exactly_as_training_did(
 
     record = text.export(tmp_path / "tuning")
     assert read_tuning(tmp_path / "tuning") == record and (tmp_path / "tuning" / TUNING_FILE).is_file()
-    loaded = TextEncoder(base, text.encoder.spec, tuning_dir=tmp_path / "tuning")
-    assert np.array_equal(loaded.encode(CAPTIONS), in_training)
-    assert not np.array_equal(TextEncoder(base, text.encoder.spec).encode(CAPTIONS), in_training)
+    loaded = TextEncoder(base, text.encoder.spec, tuning_dir=tmp_path / "tuning").encode(CAPTIONS)
+    if method == "lora":
+        np.testing.assert_allclose(loaded, in_training, rtol=0, atol=1e-5)
+    else:
+        assert np.array_equal(loaded, in_training)
+    assert not np.allclose(TextEncoder(base, text.encoder.spec).encode(CAPTIONS), in_training, atol=1e-5)
 
 
 def test_peft_itself_loads_an_exported_lora_adapter(tmp_path: Path) -> None:
