@@ -2,7 +2,9 @@
 
 Everything is read from what the stages wrote (metrics/*.json, the model's run.json, the sample grid), so the
 report says the same whichever entry point built the outputs. Links point at the MLflow UI: the tracking
-server when MLFLOW_TRACKING_URI is one, else `mlflow ui`'s default address (T2IGAN_MLFLOW_UI_URL overrides).
+server when MLFLOW_TRACKING_URI is one, else `mlflow ui`'s default address (T2IGAN_MLFLOW_UI_URL overrides);
+and at the data validation's Data Docs (data/clean/data_docs/index.html), a file on the machine that ran the
+flow, like the sample grid.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
+from t2igan.data.quality import DATA_DOCS_INDEX
 from t2igan.env import MLFLOW_UI_URL_ENV
 from t2igan.markdown import table
 from t2igan.metrics.figures import better, is_figure
@@ -57,6 +60,7 @@ def summarize(
     fid_name = evaluation.get("fid_name")
     base = mlflow_ui_url(paths, ui_url)
     name, version = registration.get("model_name"), registration.get("version")
+    data_docs = paths.clean_dir / DATA_DOCS_INDEX
     return {
         "model_name": name,
         "version": version,
@@ -81,6 +85,7 @@ def summarize(
         "hard_prompts": {k: v for k, v in evaluation.items() if k.startswith("hard_prompts")},
         "feedback": feedback,
         "sample_grid": str(paths.eval_dir / "samples.png"),
+        "data_docs": data_docs.resolve().as_uri() if data_docs.is_file() else None,
         "overrides": overrides or {},
         "transfers": transfers or [],
         "stages": stage_results,
@@ -162,6 +167,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
         )
         lines.append(f"- hard prompts from people's feedback ({hard['hard_prompts']}): {scores}")
     lines.append(f"- MLflow run: {summary['run_id']}; sample grid: {summary['sample_grid']}")
+    if summary.get("data_docs"):
+        lines.append(f"- data validation, every expectation's result: [Data Docs]({summary['data_docs']})")
     if summary["overrides"]:
         lines.append(
             "- overrides for this run: " + ", ".join(f"`{k}={v!r}`" for k, v in summary["overrides"].items())

@@ -1,16 +1,36 @@
-"""The great-expectations suite that decides which manifest rows are usable.
+"""The great-expectations suite that decides which manifest rows are usable, and its Data Docs.
 
 It runs on the manifest joined with decoded-image facts (decode error, decoded size, aspect ratio), so one
 suite covers both text and pixels. Every expectation carries the one-line reason given to the rows it fails;
 a row's reason is its first failing expectation, in suite order, and `all_reasons` lists the rest.
+
+The suite runs the way GX 1.x documents it: a ValidationDefinition (the manifest batch against the suite) in a
+Checkpoint whose UpdateDataDocsAction renders the results as Data Docs, a static site written under the clean
+data (`data/clean/data_docs/index.html`) so that a person can see every expectation's outcome and sample
+failing values in a browser. The context is ephemeral (nothing of GX's own is kept between runs, no
+`gx/` project folder): the site lives inside validate's DVC output, so each version of `data/clean` carries
+the docs of the data it holds, and a run's history is DVC's (dvc.lock in git, the cache, the remote).
+
+Because that output is hashed, and train and evaluate depend on it, the site must be a function of the data:
+GX stamps pages with random element ids, the batch's load time, the run's time, and the time they were
+rendered (in the URL of its logo, on its S3 bucket: a page view it can count). Here the run has a fixed name
+and time (the epoch: when it ran is in dvc.lock's history, MLflow and Prefect, not in the data), and the page
+views and the validation page's renderer, which GX loads from this module by name, number the element ids,
+drop the load time and leave the logo's URL bare. Rendering reads and sends nothing over the network;
+analytics are off in the context's config, whatever the environment says (GX_ANALYTICS_ENABLED=false is set
+too). A browser showing the pages still loads GX's stylesheets and scripts from public CDNs, as every GX
+site does; without them the pages are plain but complete.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -18,7 +38,18 @@ from t2igan.config import ValidationParams
 from t2igan.data.inspection import ROW_KEY
 from t2igan.data.splits import SPLITS
 
+if TYPE_CHECKING:
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
+    from great_expectations.data_context import AbstractDataContext
+
 log = logging.getLogger(__name__)
+
+SUITE_NAME = "t2igan_manifest"
+DATA_DOCS_DIR = "data_docs"  # the Data Docs site, in the clean data directory beside report.md
+DATA_DOCS_INDEX = f"{DATA_DOCS_DIR}/index.html"  # its home page, relative to the clean data directory
+RUN_NAME = "validate"
+# Not a time: the docs sit in a hashed DVC output, so they must not change when nothing else did (see above).
+RUN_TIME = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -82,27 +113,45 @@ class QualityResult:
     expectations: list[dict[str, object]]  # per expectation: type, column, success, unexpected_count
 
 
-def run_suite(frame: pd.DataFrame, params: ValidationParams) -> QualityResult:
-    """Validate `frame` (which must carry a unique `_row` column) and collect per-row reasons."""
+def run_suite(frame: pd.DataFrame, params: ValidationParams, docs_dir: Path) -> QualityResult:
+    """Validate `frame` (which must carry a unique `_row` column), collect per-row reasons, and write the
+    Data Docs site into `docs_dir` (its home page is `docs_dir/index.html`)."""
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas("manifest")
+    context = _context(docs_dir)
     batch = (
-        source.add_dataframe_asset("rows")
+        context.data_sources.add_pandas("manifest")
+        .add_dataframe_asset("rows")
         .add_batch_definition_whole_dataframe("all")
-        .get_batch(batch_parameters={"dataframe": frame})
     )
     checks = build_checks(params)
-    suite = gx.ExpectationSuite(name="t2igan_manifest")
+    suite = gx.ExpectationSuite(name=SUITE_NAME)
     for check in checks:
         suite.add_expectation(check.expectation)
-    suite = context.suites.add(suite)
-    result = batch.validate(
-        suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_KEY]}
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="manifest", data=batch, suite=context.suites.add(suite))
     )
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name=RUN_NAME,
+            validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_KEY]},
+        )
+    )
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    run = checkpoint.run(
+        batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=RUN_NAME, run_time=RUN_TIME)
+    )
+    (result,) = run.run_results.values()
+    return _collect(frame, checks, result)
+
+
+def _collect(
+    frame: pd.DataFrame, checks: list[Check], result: ExpectationSuiteValidationResult
+) -> QualityResult:
+    """Each failing row's reasons, in suite order, and each expectation's outcome for the report."""
     by_row = frame.set_index(ROW_KEY, drop=False)
     failures: dict[int, list[str]] = {}
     summary: list[dict[str, object]] = []
@@ -128,3 +177,101 @@ def run_suite(frame: pd.DataFrame, params: ValidationParams) -> QualityResult:
         columns=["reason", "all_reasons"],
     )
     return QualityResult(reasons=reasons, expectations=summary)
+
+
+def _context(docs_dir: Path) -> AbstractDataContext:
+    """An in-memory GX context, analytics off, whose one Data Docs site is a folder at `docs_dir`."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    def ours(name: str) -> dict[str, str]:
+        return {"module_name": __name__, "class_name": name}
+
+    site = {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,  # GX's tutorial buttons, which link to its website
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": ours("_IndexView")},
+        "site_section_builders": {
+            "expectations": {"view": ours("_PageView")},
+            "validations": {"renderer": ours("_ValidationPage"), "view": ours("_PageView")},
+            "profiling": "None",  # no profiler runs here (GX reads the YAML word, not Python None)
+        },
+    }
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites={"local": site},
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    return gx.get_context(project_config=config, mode="ephemeral")
+
+
+_DOCS_CLASSES: dict[str, type] = {}
+
+
+def __getattr__(name: str) -> type:
+    """The Data Docs classes GX loads from this module by name (`_PageView`, `_IndexView`, `_ValidationPage`).
+
+    They subclass GX's own, so they are made on first lookup: importing this module stays free of
+    `import great_expectations` (seconds), which only running the suite pays.
+    """
+    if name not in ("_PageView", "_IndexView", "_ValidationPage"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if not _DOCS_CLASSES:
+        _DOCS_CLASSES.update(_make_docs_classes())
+    return _DOCS_CLASSES[name]
+
+
+def _make_docs_classes() -> dict[str, type]:
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
+    from jinja2 import pass_context
+    from jinja2.runtime import Context
+
+    shared: dict[str, Any] = {"ids": 0}  # the views' one Jinja environment, and the page's element count
+
+    class Deterministic(DefaultJinjaPageView):
+        """A page view whose output is a function of the page: element ids numbered per page (GX draws
+        uuid4s), and the logo's URL without the render time and context id GX appends to it.
+
+        Every view of the process renders with the first one's Jinja environment: each would compile GX's
+        templates again (0.25 s a view, three views a site), and nothing in it differs between them.
+        Rendering is sequential (GX builds one page at a time), so one count serves every page.
+        """
+
+        def __init__(self, custom_styles_directory: Any = None, custom_views_directory: Any = None) -> None:
+            super().__init__(custom_styles_directory, custom_views_directory)
+            self.env = shared.setdefault("env", self.env)
+
+        def render(self, document: Any, template: Any = None, **kwargs: Any) -> str:
+            shared["ids"] = 0
+            return str(super().render(document, template, **kwargs))
+
+        def generate_html_element_uuid(self, prefix: str | None = None) -> str:
+            shared["ids"] += 1
+            return f"{prefix or ''}{shared['ids']}"
+
+        @pass_context
+        def add_data_context_id_to_url(self, _context: Context, url: str, _stamp: bool = True) -> str:
+            return url
+
+    class IndexView(Deterministic, DefaultJinjaIndexPageView):
+        pass
+
+    class ValidationPage(ValidationResultsPageRenderer):
+        """GX's validation page, less the batch's load time (the wall clock, in the batch markers)."""
+
+        def render(self, validation_results: Any, suite_parameters: Any = None) -> Any:
+            markers = validation_results.meta.get("batch_markers") or {}
+            if "ge_load_time" in markers:
+                validation_results = copy.copy(validation_results)  # the stored result stays as GX made it
+                kept = {key: value for key, value in markers.items() if key != "ge_load_time"}
+                validation_results.meta = {**validation_results.meta, "batch_markers": kept}
+            return super().render(validation_results, suite_parameters)
+
+    return {"_PageView": Deterministic, "_IndexView": IndexView, "_ValidationPage": ValidationPage}

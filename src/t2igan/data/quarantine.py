@@ -16,7 +16,7 @@ from t2igan.data.dataset import DatasetInfo
 from t2igan.data.images import MISSING_FILE
 from t2igan.data.inspection import ROW_KEY
 from t2igan.data.manifest import COLUMNS
-from t2igan.data.quality import QualityResult
+from t2igan.data.quality import DATA_DOCS_INDEX, QualityResult
 from t2igan.data.splits import TEST
 from t2igan.markdown import table
 
@@ -65,13 +65,18 @@ def write_rejected(verdict: Verdict, path: Path) -> None:
 
 
 def report(verdict: Verdict, quality: QualityResult, info: DatasetInfo, threshold: float) -> str:
-    """report.md: the counts, each expectation's outcome, and the rejection reasons."""
+    """report.md: the counts, each expectation's outcome, and the rejection reasons.
+
+    It links the suite's Data Docs (beside it in the clean data directory, so the link is relative and holds
+    wherever the directory is checked out) for what a table cannot show: sample failing values per expectation.
+    """
     lines = [
         f"# Validation report: {info.name}",
         "",
         f"- rows: {verdict.rows} (clean {len(verdict.clean)}, rejected {len(verdict.rejected)}, "
         f"{verdict.bad_fraction:.2%}; threshold {threshold:.2%})",
         f"- images in the store: {len(verdict.store_paths)}",
+        f"- every expectation's result, with sample failing values: [Data Docs]({DATA_DOCS_INDEX})",
         "",
         "## Expectations",
         "",

@@ -1,9 +1,10 @@
 """Validate: decode every image once, run the great-expectations suite, quarantine bad rows, build the store.
 
 Outputs (data/clean/): manifest.parquet (good rows, with `store_index`), rejected.parquet (bad rows with a
-one-line `reason`), images.npy (the image store), report.md; and metrics/validate.json. The stage fails when
-the rejected share exceeds `validation.max_bad_fraction`; the rejects and the report are still written so
-that the person can see why.
+one-line `reason`), images.npy (the image store), report.md, data_docs/ (the suite's results as GX Data Docs,
+linked from report.md; deterministic, as the rest of the directory, since train and evaluate hash it); and
+metrics/validate.json. The stage fails when the rejected share exceeds `validation.max_bad_fraction`; the
+rejects, the report and the Data Docs are still written so that the person can see why.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from t2igan.config import Params
 from t2igan.data.dataset import DatasetInfo
 from t2igan.data.inspection import decoded_images, number_rows
 from t2igan.data.manifest import read_manifest, write_manifest
-from t2igan.data.quality import run_suite
+from t2igan.data.quality import DATA_DOCS_DIR, run_suite
 from t2igan.data.quarantine import Verdict, report, sort_rows, write_rejected
 from t2igan.data.splits import MIN_TEST_IMAGES
 from t2igan.data.store import write_store
@@ -53,7 +54,7 @@ def run(params: Params, paths: ProjectPaths) -> ValidateResult:
         atomic_dir(paths.clean_dir) as staging,
         decoded_images(frame, root, cfg, size, staging / "candidates.npy") as decoded,
     ):
-        quality = run_suite(decoded.frame, cfg)
+        quality = run_suite(decoded.frame, cfg, staging / DATA_DOCS_DIR)
         verdict = sort_rows(decoded.frame, quality)
         write_rejected(verdict, staging / paths.rejected.name)
         write_text(staging / paths.validation_report.name, report(verdict, quality, info, cfg.max_bad_fraction))

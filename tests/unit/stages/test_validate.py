@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import html
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +20,24 @@ from t2igan.errors import DataError, StageInputError
 from t2igan.paths import ProjectPaths
 from t2igan.stages import embed, validate
 from tests.support.markdown import table_after
+
+
+def _data_docs(paths: ProjectPaths) -> Path:
+    return paths.clean_dir / "data_docs" / "index.html"
+
+
+def _shown(page: Path) -> str:
+    """What a browser shows of a Data Docs page: the markup, scripts and styles gone, spaces collapsed."""
+    markup = re.sub(r"<(script|style)\b.*?</\1>", " ", page.read_text(encoding="utf-8"), flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", markup)))
+
+
+def _digests(directory: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
 
 
 def _write_dataset(paths: ProjectPaths, rows: list[dict]) -> None:
@@ -98,6 +121,42 @@ def test_bad_rows_are_rejected_with_reasons_and_good_rows_kept(
     assert {**decoding, "failing rows": "5"} in table_after(report, "## Expectations")
 
 
+def test_the_suite_s_results_are_data_docs_linked_from_the_report(
+    project: ProjectPaths, tiny_params: Params
+) -> None:
+    rows, _ = _bad_corpus(project)
+    _write_dataset(project, rows)
+    params = tiny_params.model_copy(
+        update={"validation": tiny_params.validation.model_copy(update={"max_bad_fraction": 0.6})}
+    )
+    validate.run(params, project)
+
+    report = project.validation_report.read_text()
+    links = re.findall(r"\[Data Docs\]\(([^)]+)\)", report)
+    assert links == ["data_docs/index.html"]
+    assert (project.validation_report.parent / links[0]).resolve() == _data_docs(project).resolve()
+    index = _data_docs(project).read_text(encoding="utf-8")
+    (page,) = set(re.findall(r"validations/t2igan_manifest/[^'\"]+\.html", index))
+    shown = _shown(_data_docs(project).parent / page)
+    expectations = table_after(report, "## Expectations")
+    failed = [item for item in expectations if item["success"] == "False"]
+    assert "Status: Failed" in shown and f"Evaluated Expectations {len(expectations)}" in shown
+    assert f"Unsuccessful Expectations {len(failed)}" in shown
+    # the decode errors: missing, empty, not an image and the two escaping paths, by manifest row
+    rejected = pd.read_parquet(project.rejected).set_index("id")
+    undecoded = sorted(
+        int(rejected.loc[i, "row"]) for i in ("missing", "empty-file", "not-image", "escape", "absolute")
+    )
+    decoding = next(item for item in failed if item["column"] == "decode_error")
+    assert decoding["failing rows"] == "5"
+    assert f"df.filter(items={undecoded}, axis=0)" in shown
+
+    # validate's output is one DVC directory that train and evaluate hash: the same data, the same bytes
+    before = _digests(project.clean_dir)
+    validate.run(params, project)
+    assert _digests(project.clean_dir) == before
+
+
 def test_too_many_bad_rows_fail_the_stage_but_keep_the_evidence(
     project: ProjectPaths, tiny_params: Params
 ) -> None:
@@ -111,6 +170,8 @@ def test_too_many_bad_rows_fail_the_stage_but_keep_the_evidence(
         f"raise validation.max_bad_fraction in params.yaml or fix the rows listed in {project.rejected}"
     )
     assert len(pd.read_parquet(project.rejected)) == len(expected)
+    assert "[Data Docs](data_docs/index.html)" in project.validation_report.read_text()
+    assert _data_docs(project).is_file()
     assert not project.clean_manifest.exists() and not project.image_store.exists()
     # The next stage says what happened, not to run a stage that did run.
     with pytest.raises(
