@@ -122,3 +122,13 @@ def test_the_report_shows_people_s_feedback_and_the_human_gate(finished: Project
     assert "- version 2: 4 thumbs up, 1 down" in section
     assert "- human gate: version 2 not promoted: waiting for votes: 11 of 30" in section
     assert "People's feedback" not in render_markdown(summarize(finished.root, STAGES))
+
+
+def test_the_report_links_the_validation_s_data_docs_where_validate_wrote_them(finished: ProjectPaths) -> None:
+    assert summarize(finished.root, STAGES)["data_docs"] is None
+    assert "Data Docs" not in render_markdown(summarize(finished.root, STAGES))
+    index = finished.clean_dir / "data_docs" / "index.html"
+    index.parent.mkdir(parents=True)
+    index.write_text("<html></html>")
+    text = render_markdown(summarize(finished.root, STAGES))
+    assert f"[Data Docs]({index.resolve().as_uri()})" in text
