@@ -10,16 +10,21 @@ subprocesses here until stopped. `deploy` only registers it: a worker of the poo
 image the deployment points at this project directory (a process pool on a machine that sees it); with an
 image, the image must hold the project as its working directory, and data and models travel through the
 DVC remote (the flow pulls first and pushes last) and the MLflow tracking server (MLFLOW_TRACKING_URI).
+`--notify-url` (or T2IGAN_NOTIFY_WEBHOOK) installs an Automation on the server that posts the deployment's
+failed runs there (flows/alerts.py).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flows.alerts import install_failure_alert
 from flows.training import training_flow
+from t2igan.env import NOTIFY_WEBHOOK_ENV
 
 ENTRYPOINT = "flows/training.py:training_flow"
 TAGS = ["t2igan", "training"]
@@ -34,12 +39,15 @@ class DeployTarget:
     job_variables: str | None = None  # JSON object of the pool's job variables
 
 
-def parameters(project: str, overrides: dict[str, Any], notify_url: str | None) -> dict[str, Any]:
-    """The deployment's default flow parameters (each run may override them)."""
-    params: dict[str, Any] = {"project_dir": project, "overrides": overrides}
-    if notify_url:
-        params["notify_url"] = notify_url
-    return params
+def parameters(project: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The deployment's default flow parameters (each run may override them); never the webhook, a secret
+    kept in a block (flows/alerts.py)."""
+    return {"project_dir": project, "overrides": overrides}
+
+
+def webhook(notify_url: str | None) -> str | None:
+    """The failure webhook: the option's, else $T2IGAN_NOTIFY_WEBHOOK."""
+    return notify_url or os.environ.get(NOTIFY_WEBHOOK_ENV) or None
 
 
 def gpu_job_variables(gpus: int) -> dict[str, Any]:
@@ -54,14 +62,20 @@ def gpu_job_variables(gpus: int) -> dict[str, Any]:
 def serve(
     project: Path, name: str, cron: str | None, overrides: dict[str, Any], notify_url: str | None
 ) -> None:
-    training_flow.serve(
+    from prefect import serve as serve_deployments
+
+    deployment: Any = training_flow.to_deployment(
         name=name,
         cron=cron,
-        parameters=parameters(str(project), overrides, notify_url),
+        parameters=parameters(str(project), overrides),
         tags=TAGS,
         description=DESCRIPTION,
-        limit=1,  # one training at a time: they share the workspace, and DVC's lock would refuse a second
     )
+    url = webhook(notify_url)
+    if url:  # the automation names the deployment by id: register it first (serving registers it again)
+        install_failure_alert(deployment.apply(), name, url)
+    # one training at a time: they share the workspace (the flow also waits for the project's lock)
+    serve_deployments(deployment, limit=1)
 
 
 def deploy(
@@ -80,7 +94,7 @@ def deploy(
     flow: Any = (
         training_flow if target.image else training_flow.from_source(source=where, entrypoint=ENTRYPOINT)
     )
-    return flow.deploy(
+    deployment_id = flow.deploy(
         name=name,
         work_pool_name=target.pool,
         image=target.image,
@@ -88,9 +102,13 @@ def deploy(
         push=False,
         job_variables=job_variables,
         cron=cron,
-        parameters=parameters(where, overrides, notify_url),
+        parameters=parameters(where, overrides),
         tags=TAGS,
         description=DESCRIPTION,
         concurrency_limit=1,
         print_next_steps=False,
     )
+    url = webhook(notify_url)
+    if url:
+        install_failure_alert(deployment_id, name, url)
+    return deployment_id

@@ -11,10 +11,17 @@ decide, from dvc.lock, what to rebuild.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
 import re
+import signal
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -22,7 +29,7 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_logger
 
 from flows.stage_progress import ProgressArtifacts
-from t2igan.env import PROGRESS_LINES_ENV, script, subprocess_env
+from t2igan.env import LOCKED_PROJECT_ENV, PROGRESS_LINES_ENV, script, subprocess_env
 from t2igan.errors import EXIT_TRANSIENT
 from t2igan.progress import ProgressLine
 
@@ -34,6 +41,7 @@ _UNSAVED = "without confirmation"  # dvc checkout refusing to replace outputs ch
 # stages' progress lines (t2igan.progress), every few seconds, become the task's progress artifacts.
 PROGRESS_ENV = {"TQDM_MININTERVAL": "15", PROGRESS_LINES_ENV: "3"}
 RETRY_DELAYS: list[float] = [5, 30]
+STOP_SECONDS = 30.0  # a stopped command's grace before it is killed
 
 
 class StageFailed(RuntimeError):
@@ -63,29 +71,70 @@ def _logger() -> Any:
         return get_logger("t2igan.flows")
 
 
-def run_dvc(args: list[str], project_dir: str, label: str) -> DvcOutput:
-    """Run a DVC command, streaming its output to the task log."""
+def _lines(process: subprocess.Popen[str]) -> Iterator[str]:
+    """The process's output lines, read by a thread: the caller waits on a queue, in short waits, so that a
+    task's timeout (raised into this thread by Prefect) interrupts it even while the tool prints nothing."""
+    assert process.stdout is not None
+    stream = process.stdout
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:  # text mode turns progress bars' carriage returns into lines
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    while True:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if line is None:
+            return
+        yield line
+
+
+def _stop_group(process: subprocess.Popen[str]) -> None:
+    """Stop the command and everything it started (DVC's stage, its torchrun ranks): its process group."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def run_dvc(args: list[str], project_dir: str, label: str, env: dict[str, str] | None = None) -> DvcOutput:
+    """Run a DVC command, streaming its output to the task log; stopped with all it started if the task
+    is interrupted (a timeout, a cancellation)."""
     logger = _logger()
     started = time.perf_counter()
     process = subprocess.Popen(
         [script("dvc"), *args],
         cwd=project_dir,
-        env=subprocess_env(overrides=PROGRESS_ENV),
+        env=subprocess_env(overrides={**PROGRESS_ENV, **(env or {})}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
+        start_new_session=True,  # its own process group, stopped whole
     )
     lines: list[str] = []
     progress = ProgressArtifacts()
-    assert process.stdout is not None
-    for line in process.stdout:  # text mode turns progress bars' carriage returns into lines
-        if progress.feed(line):
-            continue
-        lines.append(line)
-        if line.strip():
-            logger.info("%s | %s", label, line.rstrip())
-    code = process.wait()
+    try:
+        for line in _lines(process):
+            if progress.feed(line):
+                continue
+            lines.append(line)
+            if line.strip():
+                logger.info("%s | %s", label, line.rstrip())
+        code = process.wait()
+    finally:
+        _stop_group(process)
     return DvcOutput(code, "".join(lines), time.perf_counter() - started, list(progress.latest.values()))
 
 
@@ -123,9 +172,13 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     retry_delay_seconds=RETRY_DELAYS,
     retry_condition_fn=retry_if_transient,
 )
-def run_stage(stage: str, project_dir: str) -> dict[str, Any]:
-    """`dvc repro --single-item <stage>`: whether it ran or was up to date, its task time and its own time."""
-    done = run_dvc(["repro", "--single-item", stage], project_dir, stage)
+def run_stage(stage: str, project_dir: str, lock_held: bool = False) -> dict[str, Any]:
+    """`dvc repro --single-item <stage>`: whether it ran or was up to date, its task time and its own time.
+
+    `lock_held`: the flow holds the project's lock for its whole run, so the stage must not take it again.
+    """
+    held = {LOCKED_PROJECT_ENV: str(Path(project_dir).resolve())} if lock_held else None
+    done = run_dvc(["repro", "--single-item", stage], project_dir, stage, held)
     ran = stage_ran(stage, done.output)
     if done.code != 0:
         match = _EXIT_CODE.search(done.output)
@@ -167,13 +220,34 @@ def _transfer(command: str, project_dir: str, remote: str, extra: list[str]) -> 
     return {"command": command, "remote": remote, "seconds": round(done.seconds, 3), "summary": summary}
 
 
-@task(task_run_name="dvc-pull", retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def retry_unless_timed_out(task: Any, task_run: Any, state: Any) -> bool:
+    """Transfers are retried on any failure but their timeout: the time they were given is spent."""
+    try:
+        state.result()
+    except TimeoutError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(
+    task_run_name="dvc-pull",
+    retries=len(RETRY_DELAYS),
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=retry_unless_timed_out,
+)
 def dvc_pull(project_dir: str, remote: str) -> dict[str, Any]:
     """Fetch and check out what dvc.lock names; outputs the remote lacks are rebuilt by their stages."""
     return _transfer("pull", project_dir, remote, ["--allow-missing"])
 
 
-@task(task_run_name="dvc-push", retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+@task(
+    task_run_name="dvc-push",
+    retries=len(RETRY_DELAYS),
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=retry_unless_timed_out,
+)
 def dvc_push(project_dir: str, remote: str) -> dict[str, Any]:
     """Send every cached output (data, embeddings, checkpoints, model, evaluation) to the remote."""
     return _transfer("push", project_dir, remote, [])

@@ -22,6 +22,7 @@ STUDIO_SECRET_ENV = "T2IGAN_STUDIO_SECRET"  # the key that signs the studio's co
 REQUEST_SECONDS_ENV = "T2IGAN_REQUEST_SECONDS"  # how long a served request may generate
 PROGRESS_LINES_ENV = "T2IGAN_PROGRESS_LINES"  # seconds between a stage's progress lines (0: none)
 NOTIFY_WEBHOOK_ENV = "T2IGAN_NOTIFY_WEBHOOK"  # where the flow posts a failed run
+FLOW_TIMEOUT_ENV = "T2IGAN_FLOW_TIMEOUT_S"  # how long a run of the training flow may take in all
 MLFLOW_UI_URL_ENV = "T2IGAN_MLFLOW_UI_URL"  # the MLflow UI the flow's summary links to
 LOCKED_PROJECT_ENV = "T2IGAN_LOCKED_PROJECT"  # set by a launcher for its ranks: it holds this project's lock
 

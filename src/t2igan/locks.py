@@ -5,6 +5,8 @@ DVC's own lock covers `dvc repro` only, not a stage run by hand. The lock is an 
 released when its holder exits however it exits; beside it, the holder writes who it is, so that the one
 refused can say which command is running. Under torchrun only rank 0 writes, so only rank 0 locks; and when
 `t2igan train` started the ranks itself (t2igan.training.launch), the launcher holds the lock for them.
+A run of the training flow holds it for all its stages (flows/training.py): its overrides are the project's
+for the whole run, so a second run waits for the first instead of swapping them mid-run.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 from filelock import FileLock, Timeout
@@ -36,8 +38,15 @@ def _holder(paths: ProjectPaths) -> str:
 
 
 @contextlib.contextmanager
-def project_lock(paths: ProjectPaths, stage: str) -> Iterator[None]:
-    """Hold the project for `stage`, or fail at once (transient: exit 75) naming the stage that holds it."""
+def project_lock(
+    paths: ProjectPaths, stage: str, wait: bool = False, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold the project for `stage`, or fail at once (transient: exit 75) naming the stage that holds it.
+
+    `wait`: wait for the holder to finish instead (a flow run waits for another; `on_wait` hears who holds it).
+    What the holder starts (its stages, its torchrun ranks) runs with LOCKED_PROJECT_ENV naming the project
+    and does not lock again.
+    """
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun's other ranks compute; rank 0 holds the lock
         yield
         return
@@ -49,10 +58,14 @@ def project_lock(paths: ProjectPaths, stage: str) -> Iterator[None]:
     try:
         lock.acquire()
     except Timeout:
-        raise TransientError(
-            f"{paths.root}: {_holder(paths)} is writing this project; wait for it to finish (or stop it) "
-            f"and run `t2igan {stage}` again"
-        ) from None
+        if not wait:
+            raise TransientError(
+                f"{paths.root}: {_holder(paths)} is writing this project; wait for it to finish (or stop it) "
+                f"and run `t2igan {stage}` again"
+            ) from None
+        if on_wait is not None:
+            on_wait(f"{paths.root}: waiting for {_holder(paths)} to finish")
+        lock.acquire(timeout=-1, poll_interval=0.5)
     try:
         since = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_json(

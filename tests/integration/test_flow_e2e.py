@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from t2igan.config import OVERRIDE_FILE
+from t2igan.config import overrides as run_overrides
 from t2igan.config.overrides import empty_file
 from t2igan.stages import STAGES
 from tests.support.project import (
@@ -267,6 +268,63 @@ def test_changing_an_evaluation_param_reruns_only_evaluate_and_register(flow_pro
     assert registered["version"] == "1" and "identical weights" in registered["reason"]
 
 
+def test_params_back_to_an_earlier_set_evaluate_and_register_again(flow_project: Path) -> None:
+    # Given evaluate.seed back to the first run's (A -> B -> A): DVC's run cache holds A's evaluate and register
+    first_seed = tiny_params_dict()["evaluate"]["seed"]
+    params = yaml.safe_load((flow_project / "params.yaml").read_text())
+    assert params["evaluate"]["seed"] == 99 != first_seed  # B, from the test before
+    params["evaluate"]["seed"] = first_seed
+    (flow_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    output = dvc(flow_project, "repro")
+
+    # Then both ran (neither restored from the run cache), so MLflow's run holds A's evaluation again
+    assert {"evaluate", "register"} <= repro_ran(output), output
+    assert "is cached - skipping run" not in output
+    registered = _registered(flow_project)
+    client = _client(flow_project)
+    logged = client.download_artifacts(registered["run_id"], "evaluation", str(flow_project / ".logged"))
+    assert json.loads((Path(logged) / "params.json").read_text())["seed"] == first_seed
+    assert json.loads((Path(logged) / "eval.json").read_text()) == json.loads(
+        (flow_project / "metrics" / "eval.json").read_text()
+    )
+    shutil.rmtree(flow_project / ".logged")
+
+
+def test_two_overlapping_runs_with_different_overrides_each_get_their_own(
+    flow_project: Path, prefect_database: Path, tmp_path: Path
+) -> None:
+    # Given a run with evaluate.seed=7, under way: it has written its overrides
+    def start(seed: int, prefect_home: Path) -> subprocess.Popen[str]:
+        command = [str(VENV_BIN / "t2igan"), "flow", "run", "--json", "-S", f"evaluate.seed={seed}"]
+        env = tool_env(PREFECT_HOME=str(prefect_home))
+        return subprocess.Popen(command, cwd=flow_project, env=env, stdout=subprocess.PIPE, text=True)
+
+    first = start(7, flow_project / ".prefect")
+    deadline = time.monotonic() + 300
+    while "seed: 7" not in (flow_project / OVERRIDE_FILE).read_text() and first.poll() is None:
+        assert time.monotonic() < deadline, "the first run never wrote its overrides"
+        time.sleep(0.1)
+    # When a second run (an ad-hoc one beside a scheduled one: its own Prefect API) starts with seed=8
+    (tmp_path / "prefect").mkdir()
+    shutil.copy2(prefect_database, tmp_path / "prefect" / PREFECT_DATABASE)
+    second = start(8, tmp_path / "prefect")
+    outputs = [process.communicate(timeout=900)[0] for process in (first, second)]
+
+    # Then both succeed, and each evaluated with its own seed: its figures are that seed's, evaluated alone
+    assert (first.returncode, second.returncode) == (0, 0), outputs
+    summaries = {7: json.loads(outputs[0]), 8: json.loads(outputs[1])}
+    assert summaries[7]["overrides"] == {"evaluate.seed": 7} and summaries[7]["fid"] != summaries[8]["fid"]
+    for seed, summary in summaries.items():
+        assert "evaluate" in _ran(summary)
+        with run_overrides.applied(flow_project, {"evaluate.seed": seed}):
+            checked([str(VENV_BIN / "t2igan"), "evaluate"], flow_project)
+        alone = json.loads((flow_project / "metrics" / "eval.json").read_text())
+        assert alone[summary["fid_name"]] == summary["fid"], seed
+    assert (flow_project / OVERRIDE_FILE).read_text() == empty_file()
+    dvc(flow_project, "repro")  # the workspace back to what dvc.lock says, for the tests after this one
+
+
 def test_push_then_pull_into_an_empty_cache_restores_byte_identical_outputs(flow_project: Path) -> None:
     # Given everything pushed to the local-directory remote
     dvc(flow_project, "push")
@@ -367,13 +425,17 @@ def test_bad_data_fails_the_run_with_the_validation_reason_and_no_retry(
     assert tasks["dvc-validate"]["run_count"] == 1
     assert not {"dvc-embed", "dvc-train", "dvc-push"} & set(tasks)
 
-    # And the failure hook logged it and posted it to the webhook (hooks run after the state is set)
-    _, received = webhook
-    deadline = time.monotonic() + 60
+    # And the failure hook logged it, and the deployment's Automation sent it to the webhook, whose URL is
+    # in no flow parameter
+    url, received = webhook
+    deadline = time.monotonic() + 120
     while not received and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert len(received) == 1 and received[0]["stage"] == "validate"
-    assert "10 of 10 rows rejected" in received[0]["reason"] and received[0]["state"] == "Failed"
+    assert len(received) == 1, received
+    assert "stage 'validate' failed (exit code 2)" in received[0]["message"]
+    assert "10 of 10 rows rejected" in received[0]["message"] and received[0]["subject"].endswith(": Failed")
+    assert received[0]["text"] == f"{received[0]['subject']}: {received[0]['message']}"
+    assert url not in json.dumps(run["parameters"]) and url not in json.dumps(deployment)
     assert prefect.log_line(run["id"], "failed in stage validate") is not None
     assert (flow_project / "params.yaml").read_bytes() == params_before
     assert (flow_project / OVERRIDE_FILE).read_text() == empty_file()

@@ -19,6 +19,12 @@ SetOption = Annotated[
     list[str] | None, typer.Option("--set", "-S", metavar="KEY=VALUE", help="override a param for this run")
 ]
 NotifyOption = Annotated[str | None, typer.Option("--notify-url", help="webhook to POST to when a run fails")]
+TimeoutOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--timeout", metavar="TASK=SECONDS", help="a task's time limit (a stage, pull or push; pull/push: 3600)"
+    ),
+]
 NameOption = Annotated[str, typer.Option("--name", help="deployment name")]
 CronOption = Annotated[str, typer.Option("--cron", help="cron schedule")]
 NoScheduleOption = Annotated[bool, typer.Option("--no-schedule", help="runs only when triggered")]
@@ -36,7 +42,7 @@ def _flows(root: Path) -> Path:
     return root
 
 
-def parse_set(items: list[str] | None) -> dict[str, Any]:
+def parse_set(items: list[str] | None, option: str = "--set") -> dict[str, Any]:
     """`key=value` pairs, values read as YAML (numbers, booleans, lists), as `dvc exp run -S` reads them."""
     import yaml
 
@@ -44,7 +50,7 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected key=value, such as train.lr_g=0.0002")
+            raise ConfigError(f"{option} {item!r}: expected key=value, such as train.lr_g=0.0002")
         parsed[key.strip()] = yaml.safe_load(value)
     return parsed
 
@@ -59,15 +65,19 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the run's summary as JSON instead of the report")
     ] = False,
+    timeout: TimeoutOption = None,
     _project: ProjectOption = None,
 ) -> None:
     """Run the training flow once: dvc pull, every DVC stage (unchanged ones skipped), dvc push, report."""
     overrides = parse_set(set_)
     root = _flows(project(ctx).directory)
     from flows.run_report import render_markdown
+    from flows.timeouts import task_timeouts
     from flows.training import run_once
 
-    summary = run_once(root, overrides, pull=not no_pull, push=not no_push)
+    timeouts = parse_set(timeout, "--timeout")
+    task_timeouts(timeouts)  # refused here, before the flow starts
+    summary = run_once(root, overrides, pull=not no_pull, push=not no_push, timeouts=timeouts)
     typer.echo(json.dumps(summary, indent=2, default=str) if as_json else "\n" + render_markdown(summary))
 
 

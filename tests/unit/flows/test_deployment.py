@@ -5,12 +5,11 @@ from __future__ import annotations
 from flows.deployment import gpu_job_variables, parameters
 
 
-def test_parameters_carry_the_project_the_run_s_overrides_and_the_webhook() -> None:
-    assert parameters("/srv/t2igan", {"train.steps": 10}, None) == {
+def test_parameters_carry_the_project_and_the_run_s_overrides_never_the_webhook() -> None:
+    assert parameters("/srv/t2igan", {"train.steps": 10}) == {
         "project_dir": "/srv/t2igan",
         "overrides": {"train.steps": 10},
     }
-    assert parameters(".", {}, "http://hooks.example/x")["notify_url"] == "http://hooks.example/x"
 
 
 def test_a_gpu_request_becomes_the_engine_s_request_for_that_many_nvidia_gpus() -> None:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
 from flows.dvc_tasks import StageFailed
-from flows.notify import failure_details, webhook_url
-from t2igan.env import NOTIFY_WEBHOOK_ENV as WEBHOOK_ENV
+from flows.notify import failure_details
 
 
 class _State:
@@ -37,14 +33,3 @@ def test_otherwise_from_the_state_message() -> None:
         "reason": "Crashed: out of memory",
         "message": "Crashed: out of memory",
     }
-
-
-def test_the_webhook_is_the_run_s_parameter_else_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(WEBHOOK_ENV, raising=False)
-    assert webhook_url(SimpleNamespace(parameters={})) is None
-    monkeypatch.setenv(WEBHOOK_ENV, "http://hooks.example/env")
-    assert webhook_url(SimpleNamespace(parameters={})) == "http://hooks.example/env"
-    assert (
-        webhook_url(SimpleNamespace(parameters={"notify_url": "http://hooks.example/run"}))
-        == "http://hooks.example/run"
-    )
