@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 
 from t2igan.studio.body_limit import BodyLimit
 from t2igan.studio.messages import Health
-from t2igan.studio.routes import drawing, feedback
+from t2igan.studio.routes import browsing, drawing, feedback
 from t2igan.studio.state import Studio, StudioError, StudioSettings
 
 STATIC = Path(__file__).with_name("static")
@@ -57,8 +57,8 @@ def create_app(settings: StudioSettings, studio: Studio | None = None) -> FastAP
         title="t2igan studio", docs_url="/api/docs", openapi_url="/api/openapi.json", lifespan=lifespan
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(drawing)
-    app.include_router(feedback)
+    for router in (drawing, browsing, feedback):
+        app.include_router(router)
     _install_session_and_errors(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # outermost: before any part of a body is read
     return app

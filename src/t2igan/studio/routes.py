@@ -4,7 +4,7 @@ the studio itself, the browser's anonymous session, and each client's rate limit
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
@@ -55,32 +55,29 @@ def throttled(kind: str) -> Callable[..., None]:
     return check
 
 
-drawing = APIRouter(prefix="/api", responses=REFUSALS)
-feedback = APIRouter(prefix="/api", responses=REFUSALS)
+StudioDep = Annotated[Studio, Depends(studio)]
+SessionDep = Annotated[str, Depends(session_id)]
+
+# Each client's rate limits come with the router: drawing (generate, compare, describe) and feedback (votes,
+# thumbs) counted apart; reading the registry is not limited.
+drawing = APIRouter(prefix="/api", responses=REFUSALS, dependencies=[Depends(throttled("draw"))])
+browsing = APIRouter(prefix="/api", responses=REFUSALS)
+feedback = APIRouter(prefix="/api", responses=REFUSALS, dependencies=[Depends(throttled("feedback"))])
 
 
-@drawing.post("/generate", response_model=Drawn, dependencies=[Depends(throttled("draw"))])
-async def generate(
-    body: DrawRequest, state: Studio = Depends(studio), session: str = Depends(session_id)
-) -> dict[str, Any]:
+@drawing.post("/generate", response_model=Drawn)
+async def generate(body: DrawRequest, state: StudioDep, session: SessionDep) -> dict[str, Any]:
     return await run_in_threadpool(state.draw, body, session)
 
 
-@drawing.post("/compare", response_model=Compared, dependencies=[Depends(throttled("draw"))])
-async def compare(
-    body: DrawRequest, state: Studio = Depends(studio), session: str = Depends(session_id)
-) -> dict[str, Any]:
+@drawing.post("/compare", response_model=Compared)
+async def compare(body: DrawRequest, state: StudioDep, session: SessionDep) -> dict[str, Any]:
     return await run_in_threadpool(state.compare, body, session)
 
 
-@drawing.get("/registry", response_model=RegistryView)
-async def registry(state: Studio = Depends(studio)) -> dict[str, Any]:
-    return await run_in_threadpool(state.registry)
-
-
-@drawing.post("/describe", response_model=Described, dependencies=[Depends(throttled("draw"))])
+@drawing.post("/describe", response_model=Described)
 async def describe(
-    image: UploadFile = File(...), top_k: int = DEFAULT_TOP_K, state: Studio = Depends(studio)
+    state: StudioDep, image: UploadFile = File(...), top_k: int = DEFAULT_TOP_K
 ) -> dict[str, Any]:
     try:
         check_top_k(top_k)
@@ -89,15 +86,16 @@ async def describe(
     return await run_in_threadpool(state.describe, await image.read(), top_k)
 
 
-@feedback.post("/vote", response_model=Voted, dependencies=[Depends(throttled("feedback"))])
-async def vote(
-    body: VoteRequest, state: Studio = Depends(studio), session: str = Depends(session_id)
-) -> dict[str, Any]:
+@browsing.get("/registry", response_model=RegistryView)
+async def registry(state: StudioDep) -> dict[str, Any]:
+    return await run_in_threadpool(state.registry)
+
+
+@feedback.post("/vote", response_model=Voted)
+async def vote(body: VoteRequest, state: StudioDep, session: SessionDep) -> dict[str, Any]:
     return await run_in_threadpool(state.vote, body, session)
 
 
-@feedback.post("/thumb", response_model=Recorded, dependencies=[Depends(throttled("feedback"))])
-async def thumb(
-    body: ThumbRequest, state: Studio = Depends(studio), session: str = Depends(session_id)
-) -> dict[str, Any]:
+@feedback.post("/thumb", response_model=Recorded)
+async def thumb(body: ThumbRequest, state: StudioDep, session: SessionDep) -> dict[str, Any]:
     return await run_in_threadpool(state.thumb, body, session)
