@@ -15,16 +15,15 @@ Because that output is hashed, and train and evaluate depend on it, the site mus
 GX stamps pages with random element ids, the batch's load time, the run's time, and the time they were
 rendered (in the URL of its logo, on its S3 bucket: a page view it can count). Here the run has a fixed name
 and time (the epoch: when it ran is in dvc.lock's history, MLflow and Prefect, not in the data), and the page
-views and the validation page's renderer, which GX loads from this module by name, number the element ids,
-drop the load time and leave the logo's URL bare. Rendering reads and sends nothing over the network;
-analytics are off in the context's config, whatever the environment says (GX_ANALYTICS_ENABLED=false is set
-too). A browser showing the pages still loads GX's stylesheets and scripts from public CDNs, as every GX
+views and the validation page's renderer, which GX loads by name from t2igan.data.data_docs, number the
+element ids, drop the load time and leave the logo's URL bare. Rendering reads and sends nothing over the
+network; analytics are off in the context's config, whatever the environment says (GX_ANALYTICS_ENABLED=false
+is set too). A browser showing the pages still loads GX's stylesheets and scripts from public CDNs, as every GX
 site does; without them the pages are plain but complete.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime
 import logging
 from collections.abc import Callable
@@ -48,6 +47,7 @@ SUITE_NAME = "t2igan_manifest"
 DATA_DOCS_DIR = "data_docs"  # the Data Docs site, in the clean data directory beside report.md
 DATA_DOCS_INDEX = f"{DATA_DOCS_DIR}/index.html"  # its home page, relative to the clean data directory
 RUN_NAME = "validate"
+DOCS_VIEWS_MODULE = "t2igan.data.data_docs"  # GX imports it when it renders the site
 # Not a time: the docs sit in a hashed DVC output, so they must not change when nothing else did (see above).
 RUN_TIME = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -180,7 +180,8 @@ def _collect(
 
 
 def _context(docs_dir: Path) -> AbstractDataContext:
-    """An in-memory GX context, analytics off, whose one Data Docs site is a folder at `docs_dir`."""
+    """An in-memory GX context, analytics off, whose one Data Docs site is a folder at `docs_dir`, rendered
+    by t2igan.data.data_docs's views (GX loads them by module and class name)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -189,16 +190,16 @@ def _context(docs_dir: Path) -> AbstractDataContext:
     )
 
     def ours(name: str) -> dict[str, str]:
-        return {"module_name": __name__, "class_name": name}
+        return {"module_name": DOCS_VIEWS_MODULE, "class_name": name}
 
     site = {
         "class_name": "SiteBuilder",
         "show_how_to_buttons": False,  # GX's tutorial buttons, which link to its website
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": ours("_IndexView")},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": ours("IndexView")},
         "site_section_builders": {
-            "expectations": {"view": ours("_PageView")},
-            "validations": {"renderer": ours("_ValidationPage"), "view": ours("_PageView")},
+            "expectations": {"view": ours("PageView")},
+            "validations": {"renderer": ours("ValidationPage"), "view": ours("PageView")},
             "profiling": "None",  # no profiler runs here (GX reads the YAML word, not Python None)
         },
     }
@@ -209,69 +210,3 @@ def _context(docs_dir: Path) -> AbstractDataContext:
         progress_bars=ProgressBarsConfig(globally=False),
     )
     return gx.get_context(project_config=config, mode="ephemeral")
-
-
-_DOCS_CLASSES: dict[str, type] = {}
-
-
-def __getattr__(name: str) -> type:
-    """The Data Docs classes GX loads from this module by name (`_PageView`, `_IndexView`, `_ValidationPage`).
-
-    They subclass GX's own, so they are made on first lookup: importing this module stays free of
-    `import great_expectations` (seconds), which only running the suite pays.
-    """
-    if name not in ("_PageView", "_IndexView", "_ValidationPage"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if not _DOCS_CLASSES:
-        _DOCS_CLASSES.update(_make_docs_classes())
-    return _DOCS_CLASSES[name]
-
-
-def _make_docs_classes() -> dict[str, type]:
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
-    from jinja2 import pass_context
-    from jinja2.runtime import Context
-
-    shared: dict[str, Any] = {"ids": 0}  # the views' one Jinja environment, and the page's element count
-
-    class Deterministic(DefaultJinjaPageView):
-        """A page view whose output is a function of the page: element ids numbered per page (GX draws
-        uuid4s), and the logo's URL without the render time and context id GX appends to it.
-
-        Every view of the process renders with the first one's Jinja environment: each would compile GX's
-        templates again (0.25 s a view, three views a site), and nothing in it differs between them.
-        Rendering is sequential (GX builds one page at a time), so one count serves every page.
-        """
-
-        def __init__(self, custom_styles_directory: Any = None, custom_views_directory: Any = None) -> None:
-            super().__init__(custom_styles_directory, custom_views_directory)
-            self.env = shared.setdefault("env", self.env)
-
-        def render(self, document: Any, template: Any = None, **kwargs: Any) -> str:
-            shared["ids"] = 0
-            return str(super().render(document, template, **kwargs))
-
-        def generate_html_element_uuid(self, prefix: str | None = None) -> str:
-            shared["ids"] += 1
-            return f"{prefix or ''}{shared['ids']}"
-
-        @pass_context
-        def add_data_context_id_to_url(self, _context: Context, url: str, _stamp: bool = True) -> str:
-            return url
-
-    class IndexView(Deterministic, DefaultJinjaIndexPageView):
-        pass
-
-    class ValidationPage(ValidationResultsPageRenderer):
-        """GX's validation page, less the batch's load time (the wall clock, in the batch markers)."""
-
-        def render(self, validation_results: Any, suite_parameters: Any = None) -> Any:
-            markers = validation_results.meta.get("batch_markers") or {}
-            if "ge_load_time" in markers:
-                validation_results = copy.copy(validation_results)  # the stored result stays as GX made it
-                kept = {key: value for key, value in markers.items() if key != "ge_load_time"}
-                validation_results.meta = {**validation_results.meta, "batch_markers": kept}
-            return super().render(validation_results, suite_parameters)
-
-    return {"_PageView": Deterministic, "_IndexView": IndexView, "_ValidationPage": ValidationPage}
