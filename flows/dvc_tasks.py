@@ -156,14 +156,19 @@ def reason(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+def _failure(state: Any) -> Exception | None:
+    """What a finished task run raised, or None when it did not fail."""
     try:
         state.result()
-    except StageFailed as exc:
-        return exc.transient
-    except Exception:
-        return False
-    return False
+    except Exception as exc:
+        return exc
+    return None
+
+
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Stages are retried only when their failure can pass (StageFailed.transient)."""
+    failure = _failure(state)
+    return isinstance(failure, StageFailed) and failure.transient
 
 
 @task(
@@ -222,13 +227,8 @@ def _transfer(command: str, project_dir: str, remote: str, extra: list[str]) -> 
 
 def retry_unless_timed_out(task: Any, task_run: Any, state: Any) -> bool:
     """Transfers are retried on any failure but their timeout: the time they were given is spent."""
-    try:
-        state.result()
-    except TimeoutError:
-        return False
-    except Exception:
-        return True
-    return False
+    failure = _failure(state)
+    return failure is not None and not isinstance(failure, TimeoutError)
 
 
 @task(

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from flows.dvc_tasks import PROGRESS_ENV, StageFailed, reason, retry_if_transient, run_dvc, stage_ran
+from flows.dvc_tasks import (
+    PROGRESS_ENV,
+    StageFailed,
+    reason,
+    retry_if_transient,
+    retry_unless_timed_out,
+    run_dvc,
+    stage_ran,
+)
 from t2igan.env import PROGRESS_LINES_ENV as LINES_ENV
 from t2igan.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
 from t2igan.progress import ProgressLine
@@ -33,6 +41,13 @@ def test_only_transient_failures_are_retried() -> None:
     assert not retry_if_transient(None, None, _State(None))
     failed = StageFailed("validate", EXIT_BAD_INPUT, "10 of 10 rows rejected")
     assert str(failed) == "stage 'validate' failed (exit code 2): 10 of 10 rows rejected"
+
+
+def test_transfers_are_retried_on_any_failure_but_their_timeout() -> None:
+    assert retry_unless_timed_out(None, None, _State(StageFailed("dvc push", 1, "remote down", transient=True)))
+    assert retry_unless_timed_out(None, None, _State(RuntimeError("connection reset")))
+    assert not retry_unless_timed_out(None, None, _State(TimeoutError("past its limit")))
+    assert not retry_unless_timed_out(None, None, _State(None))
 
 
 def test_the_reason_is_t2igan_s_one_line_error_else_dvc_s() -> None:
