@@ -17,14 +17,16 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-# Team mode: while `make services` runs the servers, their addresses (team.env) reach every target below.
+# Team mode: while `make services` (or `make join`) runs its processes here, team.env's addresses and credentials
+# reach every target below. The file outlives a stop (the servers keep the other half of each credential), so it
+# is read only while a process of the services directory runs.
 SERVICES_DIR ?= .t2igan-services
-ifneq ($(wildcard $(SERVICES_DIR)/team.env),)
+ifneq ($(and $(wildcard $(SERVICES_DIR)/team.env),$(wildcard $(SERVICES_DIR)/pids/*.json)),)
 include $(SERVICES_DIR)/team.env
 export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' $(SERVICES_DIR)/team.env)
 endif
 
-.PHONY: setup run schedule deploy serve studio screenshots test test-quick lint duplicates bench clean services services-stop services-status setup-services setup-browser
+.PHONY: setup run schedule deploy serve studio screenshots test test-quick lint duplicates bench clean services services-stop services-status join setup-services setup-browser
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -48,11 +50,11 @@ schedule: setup
 deploy: setup
 	$(BIN)/t2igan flow deploy --pool t2igan --cron "$(CRON)"
 
-## setup-services: Debian's PostgreSQL for team mode, when it is missing (as root, or with sudo)
+## setup-services: Debian's PostgreSQL for team mode, and iproute2 for the two-host tests, when missing (as root, or sudo)
 setup-services:
-	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	@{ command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } && command -v ip >/dev/null || \
 	  { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
-	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql iproute2; }
 
 ## setup-browser: Debian's headless Chromium and its driver for the studio's browser test, when missing
 setup-browser:
@@ -60,9 +62,14 @@ setup-browser:
 	  { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
 	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
 
-## services: team mode on 127.0.0.1: PostgreSQL, MLflow server (proxied artifacts), Prefect server, pool + worker, S3
+## services: team mode on $(SERVICES_HOST) (default 127.0.0.1): PostgreSQL, MLflow, Prefect, pool + worker, S3
+SERVICES_HOST ?= 127.0.0.1
 services: setup setup-services
-	$(BIN)/t2igan services start --dir $(SERVICES_DIR)
+	$(BIN)/t2igan services start --dir $(SERVICES_DIR) --host $(SERVICES_HOST)
+
+## join: a worker of the team's pool on this machine (TEAM_ENV: the team.env copied from the server host)
+join: setup
+	$(BIN)/t2igan services join --dir $(SERVICES_DIR) --env $(TEAM_ENV)
 
 services-stop: setup
 	$(BIN)/t2igan services stop --dir $(SERVICES_DIR)

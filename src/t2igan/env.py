@@ -18,6 +18,7 @@ FEEDBACK_URL_ENV = "T2IGAN_FEEDBACK_URL"  # the studio's votes: a SQLAlchemy URL
 LOCK_URL_ENV = "T2IGAN_PROMOTION_LOCK_URL"  # the PostgreSQL whose advisory lock serialises alias moves
 S3_ENDPOINT_ENV = "T2IGAN_S3_ENDPOINT"  # team mode's S3 endpoint (the DVC remote, MLflow's artifacts)
 SERVICES_DIR_ENV = "T2IGAN_SERVICES_DIR"  # where `t2igan services` keeps its servers' data and team.env
+WORK_POOL_ENV = "T2IGAN_WORK_POOL"  # team mode's Prefect work pool (team.env names it for joining workers)
 STUDIO_SECRET_ENV = "T2IGAN_STUDIO_SECRET"  # the key that signs the studio's comparisons
 REQUEST_SECONDS_ENV = "T2IGAN_REQUEST_SECONDS"  # how long a served request may generate
 PROGRESS_LINES_ENV = "T2IGAN_PROGRESS_LINES"  # seconds between a stage's progress lines (0: none)

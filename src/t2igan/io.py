@@ -78,6 +78,13 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_private_text(target: str | os.PathLike[str], text: str) -> None:
+    """`write_text` for a file of credentials: mode 0600 from its first byte, whatever the umask."""
+    with atomic_path(target) as tmp:
+        os.chmod(tmp, 0o600)
+        tmp.write_text(text, encoding="utf-8")
+
+
 def write_json(target: str | os.PathLike[str], payload: Any) -> None:
     write_text(target, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 

@@ -1,8 +1,11 @@
 """Where team mode keeps everything, and the ports it chose: one directory, so one `rm -r` forgets it all.
 
-<root>/services.json   ports, pool name and artifact destination chosen at the first start (kept, so a
-                       restart finds the same data at the same addresses)
-<root>/team.env        the environment that points a project at the servers (present while they run)
+<root>/services.json   address, ports, pool name and artifact destination chosen at the first start (kept, so
+                       a restart finds the same data at the same addresses)
+<root>/team.env        the addresses and credentials that point a project at the servers (mode 0600; kept
+                       across stops: the servers hold the other half of each credential)
+<root>/users/NAME.env  the same for an MLflow user made by `t2igan services user add NAME`
+<root>/mlflow/         the basic-auth app's configuration (no secret in it)
 <root>/postgres/       the PostgreSQL cluster (databases `mlflow`, `prefect` and `feedback`)
 <root>/artifacts/      MLflow's proxied artifact store, unless an s3:// destination was given
 <root>/prefect/        the Prefect server's and the worker's home
@@ -17,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from t2igan.env import SERVICES_DIR_ENV
+from t2igan.errors import ConfigError
 from t2igan.io import write_json
 
 HOST = "127.0.0.1"
@@ -40,10 +44,14 @@ class ServicesConfig:
     ports: Ports = field(default_factory=Ports)
     pool: str = POOL
     artifacts_destination: str | None = None  # None: <root>/artifacts; or an s3:// URL
+    host: str = HOST  # the address every server binds, and the one team.env names
+    allow: tuple[str, ...] = (f"{HOST}/32",)  # the address ranges PostgreSQL admits
 
     @classmethod
     def from_json(cls, raw: dict) -> ServicesConfig:
-        return cls(Ports(**raw["ports"]), raw["pool"], raw.get("artifacts_destination"))
+        host = raw.get("host", HOST)
+        allow = tuple(raw.get("allow", (f"{host}/32",)))
+        return cls(Ports(**raw["ports"]), raw["pool"], raw.get("artifacts_destination"), host, allow)
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,13 @@ class ServicesLayout:
         return self.root / "artifacts"
 
     @property
+    def mlflow_auth_config(self) -> Path:
+        return self.root / "mlflow" / "basic_auth.ini"
+
+    def user_env_file(self, name: str) -> Path:
+        return self.root / "users" / f"{name}.env"
+
+    @property
     def prefect_home(self) -> Path:
         return self.root / "prefect"
 
@@ -88,10 +103,19 @@ class ServicesLayout:
         return self.root / "logs" / f"{service}.log"
 
     def config(self, wanted: ServicesConfig | None = None) -> ServicesConfig:
-        """The recorded config; at the first start, `wanted` (or the defaults) is recorded."""
+        """The recorded config, else `wanted` (or the defaults), which `record` keeps once a start passed."""
         if self.config_file.is_file():
-            return ServicesConfig.from_json(json.loads(self.config_file.read_text()))
-        chosen = wanted or ServicesConfig()
-        self.root.mkdir(parents=True, exist_ok=True)
-        write_json(self.config_file, asdict(chosen))
-        return chosen
+            recorded = ServicesConfig.from_json(json.loads(self.config_file.read_text()))
+            if wanted is not None and wanted.host != HOST and wanted.host != recorded.host:
+                raise ConfigError(
+                    f"--host {wanted.host}: the services in {self.root} were first started on {recorded.host} "
+                    f"(recorded in {self.config_file}); stop them and remove that file to choose again"
+                )
+            return recorded
+        return wanted or ServicesConfig()
+
+    def record(self, config: ServicesConfig) -> None:
+        """Keep the first start's choices, once they passed its checks: a refused start records nothing."""
+        if not self.config_file.is_file():
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_json(self.config_file, asdict(config))

@@ -1,17 +1,24 @@
 """The commands that start team mode's servers, and how each one says it is ready.
 
-- MLflow: `mlflow server` on PostgreSQL, proxying artifacts (`--serve-artifacts`): clients upload through
-  the server, so no client needs the artifact store's credentials.
-- Prefect: `prefect server start` on PostgreSQL (asyncpg), a process work pool, and `prefect worker start`
-  for it; the worker's flow runs inherit the team environment, so they log to the same MLflow server.
-- S3: `moto_server`, a standalone S3 endpoint on 127.0.0.1 for the DVC remote in tests and demos. It keeps
-  objects in memory: a team uses real S3 or MinIO (README, team mode).
+- MLflow: `mlflow server --app-name basic-auth` on PostgreSQL, proxying artifacts (`--serve-artifacts`):
+  clients upload through the server, so no client needs the artifact store's credentials, and every request
+  is authenticated (t2igan.services.mlflow_auth).
+- Prefect: `prefect server start` on PostgreSQL (asyncpg) with its API authentication string, a process work
+  pool, and `prefect worker start` for it; the worker's flow runs inherit the team environment, so they log to
+  the same MLflow server.
+- S3: moto's server application (t2igan.services.s3_server), an S3 endpoint with IAM authentication for
+  the DVC remote in tests and demos (t2igan.services.s3). It keeps objects in memory: a team uses real S3
+  or MinIO (README, team mode).
+
+Every server binds the team's address (`--host`); none gets a secret in its arguments (`ps` shows those):
+each reads its own from the environment.
 """
 
 from __future__ import annotations
 
-import os
+import socket
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -19,15 +26,10 @@ import httpx
 
 from t2igan.env import script, subprocess_env
 from t2igan.errors import TransientError
-from t2igan.services import postgres
-from t2igan.services.layout import BUCKET, HOST, ServicesConfig, ServicesLayout
-
-# moto accepts any key; the same pair reaches the DVC remote, MLflow's s3:// artifacts and the tests.
-S3_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "t2igan",
-    "AWS_SECRET_ACCESS_KEY": "t2igan",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+from t2igan.services import mlflow_auth, postgres, s3_server
+from t2igan.services import s3 as s3_store
+from t2igan.services.credentials import Credentials
+from t2igan.services.layout import ServicesConfig, ServicesLayout
 
 
 @dataclass(frozen=True)
@@ -39,94 +41,116 @@ class Server:
 
 
 def s3_endpoint(config: ServicesConfig) -> str:
-    return f"http://{HOST}:{config.ports.s3}"
+    return f"http://{config.host}:{config.ports.s3}"
 
 
 def mlflow_url(config: ServicesConfig) -> str:
-    return f"http://{HOST}:{config.ports.mlflow}"
+    return f"http://{config.host}:{config.ports.mlflow}"
 
 
 def prefect_api(config: ServicesConfig) -> str:
-    return f"http://{HOST}:{config.ports.prefect}/api"
+    return f"http://{config.host}:{config.ports.prefect}/api"
 
 
 def s3(config: ServicesConfig) -> Server:
-    command = [script("moto_server"), "-H", HOST, "-p", str(config.ports.s3)]
-    return Server("s3", command, subprocess_env(), lambda: answers(f"{s3_endpoint(config)}/moto-api/data.json"))
+    command = [sys.executable, "-m", "t2igan.services.s3_server", "--host", config.host]
+    command += ["--port", str(config.ports.s3)]
+    env = subprocess_env(overrides=s3_store.server_env())
+    return Server("s3", command, env, lambda: answers(f"{s3_endpoint(config)}{s3_server.HEALTH_PATH}"))
 
 
-def mlflow(layout: ServicesLayout, config: ServicesConfig) -> Server:
+def allowed_hosts(config: ServicesConfig) -> str:
+    """The Host headers MLflow's server accepts (its guard against DNS rebinding): the team's address."""
+    names = [config.host, socket.gethostname()] + (["localhost"] if config.host.startswith("127.") else [])
+    return ",".join(item for name in names for item in (name, f"{name}:{config.ports.mlflow}"))
+
+
+def mlflow(layout: ServicesLayout, config: ServicesConfig, credentials: Credentials) -> Server:
     destination = config.artifacts_destination or layout.artifacts.as_uri()
-    command = [script("mlflow"), "server", "--host", HOST, "--port", str(config.ports.mlflow)]
-    command += ["--backend-store-uri", postgres.url(config.ports.postgres, "mlflow")]
+    command = [script("mlflow"), "server", "--app-name", "basic-auth"]
+    command += ["--host", config.host, "--port", str(config.ports.mlflow)]
+    command += ["--backend-store-uri", postgres.url(config.host, config.ports.postgres, "mlflow")]
     command += ["--serve-artifacts", "--artifacts-destination", destination, "--workers", "2"]
-    # s3:// artifacts go to the local S3 endpoint unless this environment names another (AWS, MinIO)
-    s3_defaults = {**S3_CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint(config)}
-    env = subprocess_env(overrides={key: os.environ.get(key) or value for key, value in s3_defaults.items()})
+    command += ["--allowed-hosts", allowed_hosts(config)]
+    mlflow_auth.write_config(layout, config)
+    env = subprocess_env(
+        overrides={
+            **credentials.postgres_env(),
+            **mlflow_auth.server_env(layout, credentials.mlflow_admin),
+            # s3:// artifacts go to the team's S3 endpoint with the team's key
+            **credentials.s3_env(),
+            "MLFLOW_S3_ENDPOINT_URL": s3_endpoint(config),
+        }
+    )
     return Server("mlflow", command, env, lambda: answers(f"{mlflow_url(config)}/health"))
 
 
-def prefect_env(layout: ServicesLayout, config: ServicesConfig, extra: Mapping[str, str] | None = None) -> dict:
+def prefect_env(
+    layout: ServicesLayout,
+    config: ServicesConfig,
+    credentials: Credentials,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     return subprocess_env(
         overrides={
             "PREFECT_HOME": str(layout.prefect_home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": postgres.url(config.ports.postgres, "prefect", "asyncpg"),
+            "PREFECT_API_DATABASE_CONNECTION_URL": postgres.url(
+                config.host, config.ports.postgres, "prefect", "asyncpg"
+            ),
+            **credentials.postgres_env(),
+            "PREFECT_SERVER_API_AUTH_STRING": credentials.prefect_auth,
             **(extra or {}),
         }
     )
 
 
-def prefect_server(layout: ServicesLayout, config: ServicesConfig) -> Server:
-    command = [script("prefect"), "server", "start", "--host", HOST, "--port", str(config.ports.prefect)]
-    return Server(
-        "prefect", command, prefect_env(layout, config), lambda: answers(f"{prefect_api(config)}/health")
+def prefect_server(layout: ServicesLayout, config: ServicesConfig, credentials: Credentials) -> Server:
+    command = [script("prefect"), "server", "start", "--host", config.host, "--port", str(config.ports.prefect)]
+    env = prefect_env(layout, config, credentials)
+    return Server("prefect", command, env, lambda: answers(f"{prefect_api(config)}/health"))
+
+
+def worker_command(pool: str, name: str) -> list[str]:
+    command = [script("prefect"), "worker", "start", "--pool", pool, "--type", "process"]
+    return [*command, "--name", name]
+
+
+def worker(
+    home_env: Mapping[str, str], api: str, auth: str, pool: str, name: str, team_env: Mapping[str, str]
+) -> Server:
+    """A worker of the team's pool; its flow runs get `team_env`, what a project gets from team.env."""
+    env = subprocess_env(overrides={**home_env, **team_env, "PREFECT_WORKER_QUERY_SECONDS": "2"})
+    return Server("worker", worker_command(pool, name), env, lambda: worker_online(api, auth, pool, name))
+
+
+def prefect_http(api: str, auth: str) -> httpx.Client:
+    """A client of the Prefect server's REST API with the team's authentication string."""
+    user, _, password = auth.partition(":")
+    return httpx.Client(base_url=api, auth=(user, password), timeout=10)
+
+
+def worker_online(api: str, auth: str, pool: str, name: str) -> bool:
+    with prefect_http(api, auth) as http:
+        response = http.post(f"/work_pools/{pool}/workers/filter", json={})
+    return response.status_code == 200 and any(
+        w.get("name") == name and w.get("status") == "ONLINE" for w in response.json()
     )
 
 
-def worker(layout: ServicesLayout, config: ServicesConfig, team_env: Mapping[str, str]) -> Server:
-    """The pool's worker; its flow runs get `team_env`, the same environment a project gets from team.env."""
-    command = [script("prefect"), "worker", "start", "--pool", config.pool, "--type", "process"]
-    command += ["--name", f"{config.pool}-worker"]
-    env = prefect_env(layout, config, {**team_env, "PREFECT_WORKER_QUERY_SECONDS": "2"})
-    return Server("worker", command, env, lambda: worker_online(config))
-
-
-def worker_online(config: ServicesConfig) -> bool:
-    response = httpx.post(f"{prefect_api(config)}/work_pools/{config.pool}/workers/filter", json={}, timeout=5)
-    return response.status_code == 200 and any(w.get("status") == "ONLINE" for w in response.json())
-
-
-def ensure_pool(layout: ServicesLayout, config: ServicesConfig) -> None:
+def ensure_pool(api: str, auth: str, pool: str, env: Mapping[str, str]) -> None:
     """Create the process work pool unless it exists (the Prefect CLI fills in the process job template)."""
-    if httpx.get(f"{prefect_api(config)}/work_pools/{config.pool}", timeout=10).status_code == 200:
-        return
-    env = prefect_env(layout, config, {"PREFECT_API_URL": prefect_api(config)})
+    with prefect_http(api, auth) as http:
+        if http.get(f"/work_pools/{pool}").status_code == 200:
+            return
     created = subprocess.run(
-        [script("prefect"), "work-pool", "create", config.pool, "--type", "process"],
-        env=env,
+        [script("prefect"), "work-pool", "create", pool, "--type", "process"],
+        env=subprocess_env(overrides={**env, "PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": auth}),
         capture_output=True,
         text=True,
         check=False,
     )
     if created.returncode != 0:
-        raise TransientError(f"creating the work pool {config.pool} failed: {created.stderr.strip()[-1000:]}")
-
-
-def ensure_bucket(config: ServicesConfig) -> None:
-    """The DVC remote's bucket on the S3 endpoint (created once)."""
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=s3_endpoint(config), **_boto_credentials())
-    if BUCKET not in {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}:
-        client.create_bucket(Bucket=BUCKET)
-
-
-def _boto_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        "region_name": S3_CREDENTIALS["AWS_DEFAULT_REGION"],
-    }
+        raise TransientError(f"creating the work pool {pool} failed: {created.stderr.strip()[-1000:]}")
 
 
 def answers(url: str) -> bool:

@@ -8,8 +8,8 @@ import pytest
 
 from t2igan.errors import ConfigError
 from t2igan.services import team
+from t2igan.services.credentials import Credentials, read_env_file
 from t2igan.services.layout import Ports, ServicesConfig, ServicesLayout
-from tests.support.services import read_env_file
 
 
 def test_a_service_brings_what_it_needs_in_start_order() -> None:
@@ -20,19 +20,41 @@ def test_a_service_brings_what_it_needs_in_start_order() -> None:
         team.chosen(("redis",))
 
 
-def test_the_environment_names_only_what_was_started() -> None:
-    config = ServicesConfig(Ports(postgres=6000, mlflow=6001, prefect=6002, s3=6003))
+def test_the_environment_names_every_server_and_no_url_carries_a_password() -> None:
+    config = ServicesConfig(Ports(postgres=6000, mlflow=6001, prefect=6002, s3=6003), host="10.1.2.3")
+    credentials = Credentials("pg-secret", "mlflow-secret", "prefect-secret", "KEYID", "s3-secret")
 
-    env = team.team_env(config, team.chosen(("mlflow",)))
+    env = team.team_env(config, credentials)
 
-    assert env == {
-        "MLFLOW_TRACKING_URI": "http://127.0.0.1:6001",
-        "T2IGAN_PROMOTION_LOCK_URL": "postgresql+psycopg2://t2igan@127.0.0.1:6000/mlflow",
-        "T2IGAN_FEEDBACK_URL": "postgresql+psycopg2://t2igan@127.0.0.1:6000/feedback",
+    assert env["MLFLOW_TRACKING_URI"] == "http://10.1.2.3:6001"
+    assert env["PREFECT_API_URL"] == "http://10.1.2.3:6002/api"
+    assert env["T2IGAN_S3_ENDPOINT"] == env["MLFLOW_S3_ENDPOINT_URL"] == "http://10.1.2.3:6003"
+    assert env["T2IGAN_PROMOTION_LOCK_URL"] == "postgresql+psycopg2://t2igan@10.1.2.3:6000/mlflow"
+    assert env["T2IGAN_FEEDBACK_URL"] == "postgresql+psycopg2://t2igan@10.1.2.3:6000/feedback"
+    assert env["T2IGAN_WORK_POOL"] == "t2igan"
+    # each secret sits in the variable its client library reads, and in no other value
+    assert env["PGPASSWORD"] == "pg-secret"
+    assert (env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"]) == ("admin", "mlflow-secret")
+    assert env["PREFECT_API_AUTH_STRING"] == "team:prefect-secret"
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("KEYID", "s3-secret")
+    holders = {key for key, value in env.items() if any(secret in value for secret in credentials.secrets())}
+    assert holders == {
+        "PGPASSWORD",
+        "MLFLOW_TRACKING_PASSWORD",
+        "PREFECT_API_AUTH_STRING",
+        "AWS_SECRET_ACCESS_KEY",
     }
-    everything = team.team_env(config, team.chosen(None))
-    assert everything["PREFECT_API_URL"] == "http://127.0.0.1:6002/api"
-    assert everything["T2IGAN_S3_ENDPOINT"] == everything["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:6003"
+
+
+def test_what_the_team_env_holds_is_what_a_later_start_reads_back(tmp_path: Path) -> None:
+    layout = ServicesLayout.at(tmp_path / "services")
+    config = ServicesConfig()
+    credentials = Credentials.generate()
+
+    team.save(layout, config, credentials)
+
+    assert layout.env_file.stat().st_mode & 0o777 == 0o600
+    assert Credentials.from_env(read_env_file(layout.env_file)) == credentials
 
 
 def test_ports_and_artifacts_from_the_command_line(tmp_path: Path) -> None:
@@ -43,23 +65,23 @@ def test_ports_and_artifacts_from_the_command_line(tmp_path: Path) -> None:
     for bad in ("mlflow", "mlflow=x", "redis=7000", "mlflow=70000"):
         with pytest.raises(ConfigError, match="--port"):
             team.wanted_config(None, [bad])
+    assert config.host == "127.0.0.1" and config.allow == ("127.0.0.1/32",)
+    assert team.wanted_config(None, None, "127.0.0.1", ["10.0.0.7/8"]).allow == ("10.0.0.0/8",)
+    with pytest.raises(ConfigError, match="not an address of this host"):
+        team.wanted_config(None, None, "192.0.2.1")  # TEST-NET-1: never an interface's
 
 
 def test_the_first_start_s_choices_are_kept_for_later_starts(tmp_path: Path) -> None:
     layout = ServicesLayout.at(tmp_path / "services")
     first = layout.config(ServicesConfig(Ports(mlflow=7100)))
+    assert not layout.config_file.exists()  # nothing recorded until a start passed its checks
+    layout.record(first)
 
     later = layout.config(ServicesConfig(Ports(mlflow=7200)))
+    layout.record(later)
 
     assert first == later and later.ports.mlflow == 7100
-
-
-def test_the_env_file_is_key_value_lines(tmp_path: Path) -> None:
-    layout = ServicesLayout.at(tmp_path)
-    team.write_env_file(layout, {"B": "2", "A": "x://y:1/z"})
-    lines = layout.env_file.read_text().splitlines()
-    assert lines[0].startswith("#") and lines[1:] == ["A=x://y:1/z", "B=2"]
-    assert read_env_file(layout.env_file) == {"A": "x://y:1/z", "B": "2"}
+    assert layout.config() == first
 
 
 def test_the_services_directory_defaults_to_the_project_s(
