@@ -78,7 +78,8 @@ def services(command: str, directory: Path, *args: str) -> float:
 
 def team_run(tiny: bool, laptop_s: float, keep: bool) -> None:
     """The same full run against team mode's servers, started from nothing for it."""
-    from tests.support.services import free_port, read_env_file
+    from t2igan.services.credentials import read_env_file
+    from tests.support.services import free_port
 
     base = Path(tempfile.mkdtemp(prefix="t2igan-bench-team-", dir="/tmp"))
     base.chmod(0o755)  # PostgreSQL runs as the `postgres` user when this runs as root

@@ -115,9 +115,11 @@ def _wait(ready: Any, process: subprocess.Popen, log: Path, what: str, timeout: 
 class PrefectApi:
     """The few REST calls the tests make (the server's own API, no client-side settings involved)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, auth: str | None = None) -> None:
+        """`auth`: a Prefect API authentication string (`user:password`), as team mode's server wants."""
         self.url = url
-        self.http = httpx.Client(base_url=url, timeout=30)
+        user, _, password = (auth or "").partition(":")
+        self.http = httpx.Client(base_url=url, timeout=30, auth=(user, password) if auth else None)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Retry what Prefect's own client retries: 429/502/503, which the server answers when its sqlite
@@ -298,9 +300,3 @@ def post_invocations(base: str, body: bytes | str) -> tuple[int, dict[str, Any]]
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """team.env back as a dict (what a test or a benchmark hands to the processes it starts)."""
-    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    return dict(line.split("=", 1) for line in lines)
