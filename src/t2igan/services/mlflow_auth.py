@@ -24,6 +24,7 @@ from t2igan.services.credentials import ADMIN, MLFLOW_PASSWORD, MLFLOW_USERNAME
 from t2igan.services.layout import ServicesConfig, ServicesLayout
 
 DATABASE = "mlflow_auth"
+AUTH_CACHE_SECONDS = 60
 PERMISSIONS = ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")
 REGISTERED_MODEL = "registered_model"
 # the auth app's REST API (mlflow.server.auth.routes)
@@ -40,6 +41,10 @@ def write_config(layout: ServicesLayout, config: ServicesConfig) -> None:
         "database_uri": postgres.url(config.host, config.ports.postgres, DATABASE),
         "admin_username": ADMIN,
         "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+        # A password check is a PBKDF2 hash (600k rounds, about 0.3 s of a core here) on every request: a
+        # pipeline's hundreds of requests spent minutes on it. Each worker remembers a checked (user, password)
+        # for a minute; passwords change only through `services rotate`, which restarts the server.
+        "auth_cache_ttl_seconds": str(AUTH_CACHE_SECONDS),
     }
     text = io.StringIO()
     parser.write(text)
