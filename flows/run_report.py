@@ -80,6 +80,7 @@ def summarize(
         "kid": evaluation.get(evaluation.get("kid_name", ""), None),
         "kid_std": evaluation.get(f"{evaluation.get('kid_name')}_std"),
         "alignment": evaluation.get("alignment"),
+        "diversity": {k: v for k, v in evaluation.items() if k in ("diversity", "diversity_pixels")},
         "r_precision": evaluation.get("r_precision"),
         "attr_acc_heldout": evaluation.get("attr_acc_heldout"),
         "hard_prompts": {k: v for k, v in evaluation.items() if k.startswith("hard_prompts")},
@@ -128,27 +129,19 @@ def _comparison_line(comparison: dict[str, Any]) -> str:
         f"{comparison['champion'][name]:.3f}; gain {gain['point']:+.3f} "
         f"[{gain['low']:+.3f}, {gain['high']:+.3f}] at {gain['confidence']:.0%}"
     )
-    alignment = comparison.get("alignment_gain")
-    if alignment:
-        line += (
-            f"; alignment gain {alignment['point']:+.3f} [{alignment['low']:+.3f}, {alignment['high']:+.3f}]"
-        )
+    for figure in ("alignment", "diversity"):
+        interval = comparison.get(f"{figure}_gain")
+        if interval:
+            line += (
+                f"; {figure} gain {interval['point']:+.3f} [{interval['low']:+.3f}, {interval['high']:+.3f}]"
+            )
     return line
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
+def _figure_lines(summary: dict[str, Any]) -> list[str]:
+    """The evaluation's figures, one line each."""
+    lines: list[str] = []
     acc = summary.get("attr_acc_heldout") or {}
-    decision = "promoted to @champion" if summary["promoted"] else "kept as @challenger"
-    lines = [
-        f"# t2igan training: {summary['model_name']} version {summary['version']}",
-        "",
-        f"- decision: {decision} ({summary['reason']}); champion is version {summary['champion_version']}",
-    ]
-    if not summary.get("registered_now"):
-        lines.append("- nothing changed since that version was registered: no new version this run")
-    comparison = summary.get("comparison")
-    if comparison:
-        lines.append(_comparison_line(comparison))
     lines.append(
         f"- {summary['fid_name']}: {summary['fid']:.3f}" if summary["fid"] is not None else "- FID: n/a"
     )
@@ -160,12 +153,34 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines.append(
             "- attribute accuracy, held-out combinations: " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items())
         )
+    spread = summary.get("diversity") or {}
+    if spread:
+        lines.append(
+            "- per-caption diversity (1: as varied as real images of the caption; 0: noise changes nothing): "
+            + ", ".join(f"{'Inception' if k == 'diversity' else 'pixels'} {v:.3f}" for k, v in spread.items())
+        )
     hard = summary.get("hard_prompts") or {}
     if hard:
         scores = ", ".join(
             f"{k.removeprefix('hard_prompts_')} {v:.3f}" for k, v in hard.items() if k != "hard_prompts"
         )
         lines.append(f"- hard prompts from people's feedback ({hard['hard_prompts']}): {scores}")
+    return lines
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    decision = "promoted to @champion" if summary["promoted"] else "kept as @challenger"
+    lines = [
+        f"# t2igan training: {summary['model_name']} version {summary['version']}",
+        "",
+        f"- decision: {decision} ({summary['reason']}); champion is version {summary['champion_version']}",
+    ]
+    if not summary.get("registered_now"):
+        lines.append("- nothing changed since that version was registered: no new version this run")
+    comparison = summary.get("comparison")
+    if comparison:
+        lines.append(_comparison_line(comparison))
+    lines += _figure_lines(summary)
     lines.append(f"- MLflow run: {summary['run_id']}; sample grid: {summary['sample_grid']}")
     if summary.get("data_docs"):
         lines.append(f"- data validation, every expectation's result: [Data Docs]({summary['data_docs']})")

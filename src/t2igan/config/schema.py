@@ -263,6 +263,10 @@ class EvaluateParams(_Strict):
     memorization_samples: int = Field(8, ge=0, description="samples shown next to their nearest training image")
     grid_captions: int = Field(8, ge=1)
     grid_seeds: int = Field(4, ge=1)
+    diversity_captions: int = Field(24, ge=0, description="test captions drawn diversity_seeds times (0: off)")
+    diversity_seeds: int = Field(
+        8, ge=2, description="images per caption whose pairwise distances are measured"
+    )
     device: str = "auto"
     judge: JudgeParams = JudgeParams()
     retrieval: RetrievalParams = RetrievalParams()
@@ -294,6 +298,12 @@ class RegisterParams(_Strict):
     )
     alignment_tolerance: float = Field(
         0.0, ge=0, description="refused when alignment is worse by more than this beyond the noise"
+    )
+    diversity_tolerance: float | None = Field(
+        None,
+        ge=0,
+        description="refused when per-caption diversity is worse by more than this beyond the noise; null: the "
+        "figure is reported, not gated (a garbled generator's noise reads as variety: measure before gating)",
     )
     confidence: float = Field(0.9, gt=0, lt=1, description="two-sided confidence of the gain intervals")
     resamples: int = Field(200, ge=10, description="half-samples (FID) and bootstrap draws (alignment)")

@@ -15,6 +15,7 @@ from typing import Any
 from t2igan.metrics.alignment import attribute_reading
 from t2igan.metrics.context import EvalContext
 from t2igan.metrics.distances import distances
+from t2igan.metrics.diversity import diversity_reading
 from t2igan.metrics.fid import frechet_distance
 from t2igan.metrics.figures import ALIGNMENT, FIGURES
 from t2igan.metrics.hard_prompt_alignment import hard_prompt_alignment
@@ -97,6 +98,13 @@ def attributes(context: EvalContext) -> dict[str, Any]:
 def r_precision(context: EvalContext) -> dict[str, Any]:
     """Does a generated image retrieve its own caption among 99 others (data without attributes)."""
     return retrieval_alignment(context) if wanted(context) else {}
+
+
+@register_metric("diversity")
+def diversity(context: EvalContext) -> dict[str, Any]:
+    """Per-caption diversity: K seeds of M captions, as far apart as real images of it (1) or not at all (0)."""
+    reading = diversity_reading(context)
+    return dict(reading.figures) if reading is not None else {}
 
 
 @register_metric("hard_prompts")

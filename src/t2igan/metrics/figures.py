@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ALIGNMENT = "alignment"  # the one text-alignment figure promotion compares, whichever metric measured it
+DIVERSITY = "diversity"  # per-caption diversity in Inception space, which promotion compares
 LOWER, HIGHER = True, False
 COUNT = r"\d+k?"  # the sample count in a name: fid_1k, kid_500
 
@@ -51,6 +52,11 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
         Figure("r_precision_std", LOWER),
         Figure("r_precision_ceiling", HIGHER),
         Figure("r_precision_candidates", HIGHER),  # the number of captions ranked: more is a harder test
+    ),
+    "diversity": (
+        Figure(DIVERSITY, HIGHER, compared=True, summary=True),  # Inception space: what the gate reads
+        Figure("diversity_pixels", HIGHER, compared=True, summary=True),
+        Figure("diversity_(captions|seeds)", HIGHER),
     ),
     "hard_prompts": (
         Figure("hard_prompts", HIGHER),  # how many were scored

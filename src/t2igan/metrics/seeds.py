@@ -11,9 +11,11 @@ from __future__ import annotations
 FID_ROWS = 0  # FID and KID (one image per test image)
 ATTRIBUTE_ROWS = 1  # the judge's held-out and seen rows
 RETRIEVAL_ROWS = 2  # R-precision's test rows
+DIVERSITY_ROWS = 3  # the captions drawn K times each, and the real images that fit them
 
 # Which noise draws the images: 100,000 apart, so no metric's images are another's
 FID_IMAGES = 0  # also the sample grid's: seed + k for its k-th seed per caption
 ATTRIBUTE_IMAGES = 100_000
 RETRIEVAL_IMAGES = 200_000
 HARD_PROMPT_IMAGES = 300_000
+DIVERSITY_IMAGES = 400_000

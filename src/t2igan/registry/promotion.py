@@ -2,12 +2,12 @@
 
 Each new version becomes @challenger. It becomes @champion when there is none yet, or when it beats the
 champion re-scored on the same data (t2igan.registry.rescore) by more than the noise: the lower bound of the
-FID gain's interval must exceed `register.fid_margin`, and alignment must not be worse by more than
-`register.alignment_tolerance` beyond its interval. Where the champion cannot be re-scored (another text
-encoder), the stored figures (the metrics of each version's logged model, t2igan.registry.aliases) are compared
-as before, and the reason says so; FIDs are then compared only under the same sample count (fid_1k vs
-fid_1k): FID is biased by it. Experiments (`dvc exp run`, or `register.promotion: challenger`) never move
-@champion: the decision the gate would have made is recorded.
+FID gain's interval must exceed `register.fid_margin`, and neither alignment nor per-caption diversity may be
+worse by more than `register.alignment_tolerance` / `register.diversity_tolerance` beyond its interval.
+Where the champion cannot be re-scored (another text encoder), the stored figures (the metrics of each
+version's logged model, t2igan.registry.aliases) are compared as before, and the reason says so; FIDs are then
+compared only under the same sample count (fid_1k vs fid_1k): FID is biased by it. Experiments (`dvc exp run`,
+or `register.promotion: challenger`) never move @champion: the decision the gate would have made is recorded.
 With `register.human_gate` on, a version that wins waits as @challenger for people's votes instead
 (t2igan.registry.human_gate moves it).
 Which way each figure is better comes from the metric registry. The decision, its reason and the comparison
@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from t2igan.config import RegisterParams
-from t2igan.metrics.figures import ALIGNMENT, lower_is_better, summary
+from t2igan.metrics.figures import ALIGNMENT, DIVERSITY, lower_is_better, summary
+from t2igan.metrics.noise import Interval
 from t2igan.paths import ProjectPaths
 from t2igan.registry.aliases import (
     PREVIOUS,
@@ -75,20 +76,20 @@ def decide(challenger: dict[str, Any], champion: dict[str, Any] | None, policy: 
             f"{name} {new_fid:.3f} does not beat the champion's {old_fid:.3f} "
             f"by the margin {policy.fid_margin:g}",
         )
-    if ALIGNMENT not in challenger or ALIGNMENT not in champion:
-        return Decision(True, f"{name} {new_fid:.3f} < {old_fid:.3f} - {policy.fid_margin:g}")
-    new_al, old_al = float(challenger[ALIGNMENT]), float(champion[ALIGNMENT])
-    if gain(ALIGNMENT, new_al, old_al) < -policy.alignment_tolerance:
-        return Decision(
-            False,
-            f"alignment {new_al:.3f} is worse than the champion's {old_al:.3f} "
-            f"(tolerance {policy.alignment_tolerance:g})",
-        )
-    return Decision(
-        True,
-        f"{name} {new_fid:.3f} < {old_fid:.3f} - {policy.fid_margin:g} and alignment "
-        f"{new_al:.3f} >= {old_al:.3f} - {policy.alignment_tolerance:g}",
-    )
+    held = [f"{name} {new_fid:.3f} < {old_fid:.3f} - {policy.fid_margin:g}"]
+    for figure, tolerance in ((ALIGNMENT, policy.alignment_tolerance), (DIVERSITY, policy.diversity_tolerance)):
+        if figure not in challenger or figure not in champion or tolerance is None:
+            continue
+        ours, theirs = float(challenger[figure]), float(champion[figure])
+        if figure == DIVERSITY:  # variety beyond the data's is noise, not diversity: no credit above 1
+            ours, theirs = min(ours, 1.0), min(theirs, 1.0)
+        if gain(figure, ours, theirs) < -tolerance:
+            return Decision(
+                False,
+                f"{figure} {ours:.3f} is worse than the champion's {theirs:.3f} (tolerance {tolerance:g})",
+            )
+        held.append(f"{figure} {ours:.3f} >= {theirs:.3f} - {tolerance:g}")
+    return Decision(True, " and ".join(held))
 
 
 def decide_rescored(comparison: Comparison, policy: RegisterParams) -> Decision:
@@ -98,14 +99,22 @@ def decide_rescored(comparison: Comparison, policy: RegisterParams) -> Decision:
     measured = f"{name} {ours:.3f} vs the champion's {theirs:.3f} re-scored on this data, gain {fid}"
     if not fid.low > policy.fid_margin:
         return Decision(False, f"{measured}: not above the margin {policy.fid_margin:g} beyond the noise")
-    if alignment is not None and alignment.high < -policy.alignment_tolerance:
-        return Decision(
-            False,
-            f"{measured}, but alignment gain {alignment}: worse by more than the tolerance "
-            f"{policy.alignment_tolerance:g} beyond the noise",
-        )
-    aligned = f"; alignment gain {alignment}" if alignment is not None else ""
-    return Decision(True, f"{measured} > {policy.fid_margin:g}{aligned}")
+    guarded: list[tuple[str, Interval | None, float | None]] = [
+        (ALIGNMENT, alignment, policy.alignment_tolerance),
+        (DIVERSITY, comparison.diversity, policy.diversity_tolerance),
+    ]
+    held = ""
+    for figure, interval, tolerance in guarded:
+        if interval is None or tolerance is None:
+            continue
+        if interval.high < -tolerance:
+            return Decision(
+                False,
+                f"{measured}, but {figure} gain {interval}: worse by more than the tolerance "
+                f"{tolerance:g} beyond the noise",
+            )
+        held += f"; {figure} gain {interval}"
+    return Decision(True, f"{measured} > {policy.fid_margin:g}{held}")
 
 
 def _gate(

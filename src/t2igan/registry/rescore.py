@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from t2igan.config import Params
 from t2igan.errors import StageInputError
 from t2igan.metrics.alignment import attribute_reading
 from t2igan.metrics.context import EvalContext
 from t2igan.metrics.distances import distances
+from t2igan.metrics.diversity import diversity_reading
 from t2igan.metrics.fid import frechet_distance
-from t2igan.metrics.figures import ALIGNMENT
+from t2igan.metrics.figures import ALIGNMENT, DIVERSITY
 from t2igan.metrics.noise import Interval, fid_gain, mean_gain
 from t2igan.paths import ProjectPaths
 
@@ -39,6 +42,7 @@ class Comparison:
     fid: Interval
     alignment: Interval | None  # None on data without attributes (R-precision is not paired per image)
     data_sha256: str  # the clean manifest both were measured on
+    diversity: Interval | None = None  # per-caption diversity, paired caption by caption (None: switched off)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +52,7 @@ class Comparison:
             "champion": self.champion,
             "fid_gain": self.fid.as_dict(),
             "alignment_gain": self.alignment.as_dict() if self.alignment else None,
+            "diversity_gain": self.diversity.as_dict() if self.diversity else None,
             "data_sha256": self.data_sha256,
         }
 
@@ -80,7 +85,16 @@ def compare(params: Params, paths: ProjectPaths, champion_version: str, champion
         if mine is not None and other is not None:
             challenger[ALIGNMENT], champion[ALIGNMENT] = float(mine.mean()), float(other.mean())
             alignment = mean_gain(mine, other, policy.confidence, policy.resamples, seed)
-    return Comparison(champion_version, name, challenger, champion, fid, alignment, ours.manifest_sha)
+    diversity = None
+    ours_spread, theirs_spread = diversity_reading(ours), diversity_reading(theirs)
+    if ours_spread is not None and theirs_spread is not None:
+        # per caption, no credit above the real images' spread: more than the data's variety is noise
+        mine, other = np.minimum(ours_spread.inception, 1.0), np.minimum(theirs_spread.inception, 1.0)
+        challenger[DIVERSITY], champion[DIVERSITY] = float(mine.mean()), float(other.mean())
+        diversity = mean_gain(mine, other, policy.confidence, policy.resamples, seed)
+    return Comparison(
+        champion_version, name, challenger, champion, fid, alignment, ours.manifest_sha, diversity
+    )
 
 
 def rescore_champion(

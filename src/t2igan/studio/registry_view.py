@@ -18,6 +18,7 @@ def _figures(client: Any, version: Any) -> dict[str, Any]:
     fid_name = metrics.get("fid_name")
     figures = {"fid_name": fid_name, "fid": metrics.get(fid_name) if fid_name else None}
     figures["alignment"] = metrics.get("alignment")
+    figures["diversity"] = metrics.get("diversity")
     return figures
 
 

@@ -47,12 +47,17 @@ def test_gain_is_measured_in_each_figure_s_direction() -> None:
     assert gain("alignment", 0.4, 0.5) < 0  # lower alignment is worse
 
 
-def _comparison(fid_gain: tuple[float, float, float], alignment_gain: tuple[float, float, float] | None = None):
+def _comparison(
+    fid_gain: tuple[float, float, float],
+    alignment_gain: tuple[float, float, float] | None = None,
+    diversity_gain: tuple[float, float, float] | None = None,
+):
     from t2igan.metrics.noise import Interval
     from t2igan.registry.rescore import Comparison
 
     point, low, high = fid_gain
     alignment = Interval(*alignment_gain, 0.9) if alignment_gain else None
+    diversity = Interval(*diversity_gain, 0.9) if diversity_gain else None
     return Comparison(
         champion_version="1",
         fid_name="fid_1k",
@@ -61,6 +66,7 @@ def _comparison(fid_gain: tuple[float, float, float], alignment_gain: tuple[floa
         fid=Interval(point, low, high, 0.9),
         alignment=alignment,
         data_sha256="ab" * 32,
+        diversity=diversity,
     )
 
 
@@ -77,6 +83,34 @@ def test_alignment_blocks_only_when_worse_beyond_the_noise_and_the_tolerance() -
     assert decide_rescored(_comparison((5.0, 2.0, 8.0), (-0.03, -0.08, 0.02)), policy).promote  # noise
     worse = decide_rescored(_comparison((5.0, 2.0, 8.0), (-0.1, -0.15, -0.05)), policy)
     assert not worse.promote and "alignment gain" in worse.reason
+
+
+def test_a_drop_in_per_caption_diversity_beyond_the_noise_blocks_even_a_better_fid() -> None:
+    # A generator that stops using its noise can buy FID on a small test set: the gate reads diversity too
+    policy = RegisterParams(diversity_tolerance=0.05)
+    noise = decide_rescored(_comparison((5.0, 2.0, 8.0), diversity_gain=(-0.04, -0.12, 0.03)), policy)
+    assert noise.promote and "diversity gain -0.040 [-0.120, +0.030]" in noise.reason
+    collapsed = decide_rescored(_comparison((5.0, 2.0, 8.0), diversity_gain=(-0.3, -0.4, -0.2)), policy)
+    assert not collapsed.promote and "but diversity gain" in collapsed.reason
+    assert "worse by more than the tolerance 0.05 beyond the noise" in collapsed.reason
+
+
+def test_stored_figures_compare_diversity_within_its_tolerance() -> None:
+    policy = RegisterParams(fid_margin=1.0, diversity_tolerance=0.05)
+    ours, theirs = {**_m(40, 0.6), "diversity": 0.5}, {**_m(50, 0.6), "diversity": 0.8}
+    decision = decide(ours, theirs, policy)
+    assert not decision.promote and "diversity 0.500 is worse than the champion's 0.800" in decision.reason
+    assert decide({**ours, "diversity": 0.77}, theirs, policy).promote  # within the tolerance
+    # more varied than the data is noise, not diversity: a garbled champion's 1.6 counts as 1
+    assert decide({**ours, "diversity": 0.97}, {**theirs, "diversity": 1.6}, policy).promote
+
+
+def test_diversity_is_reported_but_not_gated_unless_a_tolerance_is_set() -> None:
+    assert RegisterParams().diversity_tolerance is None
+    collapsed = _comparison((5.0, 2.0, 8.0), diversity_gain=(-0.3, -0.4, -0.2))
+    assert decide_rescored(collapsed, RegisterParams()).promote
+    stored = decide({**_m(40, 0.6), "diversity": 0.1}, {**_m(50, 0.6), "diversity": 0.9}, RegisterParams())
+    assert stored.promote
 
 
 def test_experiments_register_challengers_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -113,10 +113,14 @@ def test_fid_and_kid_rank_an_untrained_generator_worse(
     (copy.model_dir / WEIGHTS_FILE).unlink()
     save_generator(untrained, copy.model_dir, meta)
     worse = _evaluate(copy)
-    # Another checkpoint on the same data: the real side comes from the cache.
-    assert inception_images["images"] == 24 and worse["real_features_cached"] is True
+    # Another checkpoint on the same data: the real side comes from the cache; only its own images (24 for
+    # FID, 4 captions x 3 seeds for diversity) go through Inception.
+    assert inception_images["images"] == 24 + 4 * 3 and worse["real_features_cached"] is True
     fid, kid = trained["fid_name"], trained["kid_name"]
     assert worse[fid] > trained[fid] and worse[kid] > trained[kid]
+    # The trained model's diversity was measured against real images with its captions' attributes
+    assert trained["diversity_reference"] == "attributes" and trained["diversity_captions"] == 4
+    assert trained["diversity"] > 0 and trained["diversity_pixels"] > 0
     # The report puts the figures side by side with the champion's; here there is none.
     report = (copy.eval_dir / "report.md").read_text()
     assert "No champion in the registry yet" in report

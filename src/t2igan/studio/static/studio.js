@@ -155,6 +155,7 @@ async function loadRegistry() {
         cell(v.version), aliases,
         cell(v.fid == null ? "" : `${v.fid.toFixed(2)} (${v.fid_name})`),
         cell(v.alignment == null ? "" : v.alignment.toFixed(3)),
+        cell(v.diversity == null ? "" : v.diversity.toFixed(3)),
         cell(rate), cell((v.decision || "") + waiting),
       );
       return tr;
