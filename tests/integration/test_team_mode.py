@@ -305,13 +305,11 @@ def test_bad_input_is_one_line_and_starts_nothing(team: Team, tmp_path: Path) ->
     fresh = tmp_path / "fresh"
     command = [str(VENV_BIN / "t2igan"), "services", "start", "--dir", str(fresh)]
 
+    def on_server(args: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(team.hosts.on_server(args), env=tool_env(), capture_output=True, text=True)
+
     # An address that is not the host's
-    elsewhere = subprocess.run(
-        team.hosts.on_server([*command, "--host", team.hosts.other]),
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-    )
+    elsewhere = on_server([*command, "--host", team.hosts.other])
     assert elsewhere.returncode == 2
     assert elsewhere.stderr.strip().splitlines() == [
         f"t2igan services start: error: --host {team.hosts.other}: not an address of this host "
@@ -320,12 +318,7 @@ def test_bad_input_is_one_line_and_starts_nothing(team: Team, tmp_path: Path) ->
 
     # A port another process holds (the team's MLflow server's)
     taken = httpx.URL(team.env["MLFLOW_TRACKING_URI"]).port
-    busy = subprocess.run(
-        team.hosts.on_server([*command, "--host", team.hosts.server, "--port", f"mlflow={taken}"]),
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-    )
+    busy = on_server([*command, "--host", team.hosts.server, "--port", f"mlflow={taken}"])
     assert busy.returncode == 2
     assert busy.stderr.strip().splitlines() == [
         f"t2igan services start: error: mlflow: port {taken} on {team.hosts.server} is in use by another "

@@ -154,16 +154,16 @@ def read_diversity(context: EvalContext) -> DiversityReading | None:
     real, _ = cached_features(
         network, context.cache_path("inception", f"diversity-real-{real_key}.npy"), lambda: batches(real_images)
     )
-    position = {int(index): row for row, index in enumerate(real_index)}
-    seen: dict[bytes, list[int]] = {}  # one list per distinct group, so a shared reference is measured once
-    picked = [seen.setdefault(np.sort(g).tobytes(), [position[int(i)] for i in np.sort(g)]) for g in groups]
-    shared_inception = {id(p): real[p] for p in picked}
-    shared_pixels = {id(p): pixel_vectors(real_images[p]) for p in picked}
+    # rows of `real` per caption; one array per distinct group, so a shared reference is measured once
+    keys = [np.searchsorted(real_index, np.sort(group)).tobytes() for group in groups]
+    positions = {key: np.frombuffer(key, dtype=np.int64) for key in keys}
+    real_inception = {key: real[rows_of] for key, rows_of in positions.items()}
+    real_pixels = {key: pixel_vectors(real_images[rows_of]) for key, rows_of in positions.items()}
     parts = len(rows)
     return DiversityReading(
-        inception=group_ratios(np.split(generated, parts), [shared_inception[id(p)] for p in picked]),
+        inception=group_ratios(np.split(generated, parts), [real_inception[key] for key in keys]),
         pixels=group_ratios(
-            [pixel_vectors(part) for part in np.split(images, parts)], [shared_pixels[id(p)] for p in picked]
+            [pixel_vectors(part) for part in np.split(images, parts)], [real_pixels[key] for key in keys]
         ),
         captions=parts,
         seeds=cfg.diversity_seeds,

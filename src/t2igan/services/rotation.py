@@ -15,17 +15,9 @@ import logging
 from dataclasses import replace
 
 from t2igan.errors import ConfigError
-from t2igan.services import mlflow_auth, postgres, processes, servers, team
+from t2igan.services import mlflow_auth, postgres, processes, servers, team, users
 from t2igan.services import s3 as s3_store
-from t2igan.services.credentials import (
-    ADMIN,
-    MLFLOW_PASSWORD,
-    MLFLOW_USERNAME,
-    Credentials,
-    new_secret,
-    read_env_file,
-    write_env_file,
-)
+from t2igan.services.credentials import ADMIN, Credentials, read_env_file
 from t2igan.services.layout import ServicesLayout
 
 log = logging.getLogger(__name__)
@@ -58,11 +50,7 @@ def rotate(layout: ServicesLayout) -> list[str]:
     mlflow_auth.set_password(tracking, current.mlflow_env(), ADMIN, fresh.mlflow_admin)
     current = replace(current, mlflow_admin=fresh.mlflow_admin)
     team.save(layout, config, current)
-    for user_file in sorted((layout.root / "users").glob("*.env")):
-        user = read_env_file(user_file)
-        password = new_secret()
-        mlflow_auth.set_password(tracking, current.mlflow_env(), user[MLFLOW_USERNAME], password)
-        write_env_file(user_file, {**user, MLFLOW_PASSWORD: password})
+    users.rotate_passwords(layout, tracking, current.mlflow_env())
     done.append("mlflow: new passwords for the administrator and every user")
 
     postgres.set_password(layout, config.ports.postgres, fresh.postgres)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from t2igan.env import script, subprocess_env
+from t2igan.env import WORK_POOL_ENV, script, subprocess_env
 from t2igan.errors import TransientError
 from t2igan.services import mlflow_auth, postgres, s3_server
 from t2igan.services import s3 as s3_store
@@ -115,10 +115,9 @@ def worker_command(pool: str, name: str) -> list[str]:
     return [*command, "--name", name]
 
 
-def worker(
-    home_env: Mapping[str, str], api: str, auth: str, pool: str, name: str, team_env: Mapping[str, str]
-) -> Server:
-    """A worker of the team's pool; its flow runs get `team_env`, what a project gets from team.env."""
+def worker(home_env: Mapping[str, str], name: str, team_env: Mapping[str, str]) -> Server:
+    """A worker of team.env's pool; its flow runs get `team_env`, what a project gets from team.env."""
+    api, auth, pool = team_env["PREFECT_API_URL"], team_env["PREFECT_API_AUTH_STRING"], team_env[WORK_POOL_ENV]
     env = subprocess_env(overrides={**home_env, **team_env, "PREFECT_WORKER_QUERY_SECONDS": "2"})
     return Server("worker", worker_command(pool, name), env, lambda: worker_online(api, auth, pool, name))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from t2igan.env import FEEDBACK_URL_ENV, LOCK_URL_ENV, S3_ENDPOINT_ENV, WORK_POOL_ENV, script, subprocess_env
 from t2igan.errors import ConfigError, TransientError
-from t2igan.services import addresses, mlflow_auth, postgres, processes, servers
+from t2igan.services import addresses, mlflow_auth, postgres, processes, servers, users
 from t2igan.services import s3 as s3_store
 from t2igan.services.credentials import S3_KEY_ID, S3_SECRET, Credentials, read_env_file, write_env_file
 from t2igan.services.layout import BUCKET, Ports, ServicesConfig, ServicesLayout
@@ -84,9 +84,8 @@ def _start_process(layout: ServicesLayout, server: servers.Server) -> bool:
 def start_worker(layout: ServicesLayout, env: dict[str, str], name: str) -> bool:
     """A worker of the team's pool on this host, its flow runs given `env` (a team.env)."""
     home = {"PREFECT_HOME": str(layout.prefect_home)}
-    api, auth, pool = env["PREFECT_API_URL"], env["PREFECT_API_AUTH_STRING"], env[WORK_POOL_ENV]
-    servers.ensure_pool(api, auth, pool, home)
-    return _start_process(layout, servers.worker(home, api, auth, pool, name, env))
+    servers.ensure_pool(env["PREFECT_API_URL"], env["PREFECT_API_AUTH_STRING"], env[WORK_POOL_ENV], home)
+    return _start_process(layout, servers.worker(home, name, env))
 
 
 def start_s3(
@@ -150,10 +149,7 @@ def save(layout: ServicesLayout, config: ServicesConfig, credentials: Credential
     """team.env (0600), and each user's copy with the user's MLflow credentials in place of the admin's."""
     env = team_env(config, credentials)
     write_env_file(layout.env_file, env)
-    for user_file in sorted((layout.root / "users").glob("*.env")):
-        user = read_env_file(user_file)
-        mine = {key: user[key] for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
-        write_env_file(user_file, {**env, **mine})
+    users.refresh_files(layout, env)
 
 
 def stop(layout: ServicesLayout) -> dict[str, bool]:

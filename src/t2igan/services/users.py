@@ -8,6 +8,7 @@ who may move a model's aliases (`grant NAME MODEL EDIT`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from t2igan.errors import ConfigError
@@ -24,6 +25,30 @@ from t2igan.services.credentials import (
 from t2igan.services.layout import ServicesLayout
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+
+
+def user_env(team_env: Mapping[str, str], name: str, password: str) -> dict[str, str]:
+    """A user's env file: the team's, with the user's MLflow name and password in place of the admin's."""
+    return {**team_env, MLFLOW_USERNAME: name, MLFLOW_PASSWORD: password}
+
+
+def user_files(layout: ServicesLayout) -> list[Path]:
+    return sorted((layout.root / "users").glob("*.env"))
+
+
+def refresh_files(layout: ServicesLayout, team_env: Mapping[str, str]) -> None:
+    """Every user's file brought up to a rewritten team.env, each keeping its own MLflow credentials."""
+    for path in user_files(layout):
+        user = read_env_file(path)
+        write_env_file(path, user_env(team_env, user[MLFLOW_USERNAME], user[MLFLOW_PASSWORD]))
+
+
+def rotate_passwords(layout: ServicesLayout, tracking: str, admin_env: Mapping[str, str]) -> None:
+    """A new MLflow password for every user with a file here, set by the admin and written to the file."""
+    for path in user_files(layout):
+        user, password = read_env_file(path), new_secret()
+        mlflow_auth.set_password(tracking, admin_env, user[MLFLOW_USERNAME], password)
+        write_env_file(path, user_env(user, user[MLFLOW_USERNAME], password))
 
 
 def _admin(layout: ServicesLayout) -> tuple[str, dict[str, str]]:
@@ -44,7 +69,7 @@ def add(layout: ServicesLayout, name: str) -> Path:
     tracking, env = _admin(layout)
     password = new_secret()
     mlflow_auth.create_user(tracking, env, name, password)
-    write_env_file(target, {**env, MLFLOW_USERNAME: name, MLFLOW_PASSWORD: password})
+    write_env_file(target, user_env(env, name, password))
     return target
 
 
