@@ -26,6 +26,7 @@ NOTIFY_WEBHOOK_ENV = "T2IGAN_NOTIFY_WEBHOOK"  # where the flow posts a failed ru
 FLOW_TIMEOUT_ENV = "T2IGAN_FLOW_TIMEOUT_S"  # how long a run of the training flow may take in all
 MLFLOW_UI_URL_ENV = "T2IGAN_MLFLOW_UI_URL"  # the MLflow UI the flow's summary links to
 LOCKED_PROJECT_ENV = "T2IGAN_LOCKED_PROJECT"  # set by a launcher for its ranks: it holds this project's lock
+DASK_SCHEDULER_ENV = "T2IGAN_DASK_SCHEDULER"  # a Dask scheduler address: data stages run their tasks there
 
 OFFLINE_DEFAULTS: dict[str, str] = {
     "HF_HUB_OFFLINE": "1",

@@ -28,6 +28,7 @@ class ProjectPaths:
     clean_manifest: Path = field(init=False, repr=False, metadata={"at": "data/clean/manifest.parquet"})
     rejected: Path = field(init=False, repr=False, metadata={"at": "data/clean/rejected.parquet"})
     image_store: Path = field(init=False, repr=False, metadata={"at": "data/clean/images.npy"})
+    image_shards: Path = field(init=False, repr=False, metadata={"at": "data/clean/images"})
     validation_report: Path = field(init=False, repr=False, metadata={"at": "data/clean/report.md"})
     # embed
     embeddings_dir: Path = field(init=False, repr=False, metadata={"at": "data/embeddings"})

@@ -49,7 +49,7 @@ class SyntheticParams(_Strict):
 
 
 # The dataset sources ingest can read; `data.importers.sources.read_source` handles each (mypy checks that).
-Source = Literal["synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder", "folder"]
+Source = Literal["synthetic", "coco", "reed", "tsv", "csv", "jsonl", "imagefolder", "folder", "webdataset"]
 FILE_SOURCES: tuple[Source, ...] = ("tsv", "csv", "jsonl")  # a caption file, its images in a directory
 GNorm = Literal["batch", "group", "none"]
 
@@ -70,7 +70,8 @@ class DataParams(_Strict):
     path: str | None = Field(
         None,
         validate_default=True,
-        description="the dataset: a directory (coco, reed, imagefolder, folder) or a file (tsv, csv, jsonl)",
+        description="the dataset: a directory (coco, reed, imagefolder, folder) or a file (tsv, csv, jsonl); "
+        "webdataset: a directory of .tar shards, a brace pattern (shards/{00000..00099}.tar) or an fsspec URL",
     )
     image_root: str | None = Field(
         None, description="where image paths resolve (tsv/csv/jsonl); default: the file's directory"
@@ -79,6 +80,16 @@ class DataParams(_Strict):
     columns: ColumnParams = ColumnParams()
     image_size: PowerOfTwo = Field(32, ge=16, le=1024, description="side of the images the GAN trains on")
     synthetic: SyntheticParams = SyntheticParams()
+    store: Literal["auto", "array", "shards"] = Field(
+        "auto",
+        description="the clean images: one memory-mapped array, WebDataset shards, or auto (shards when the "
+        "array would exceed data.store_array_max_gb)",
+    )
+    store_array_max_gb: float = Field(4.0, gt=0.0, description="auto: the largest store kept as one array")
+    shard_samples: int = Field(1000, ge=1, description="images per shard of a sharded store")
+    workers: int | None = Field(
+        None, ge=1, description="local processes for ingest/validate tasks (None: one per core)"
+    )
 
     @field_validator("path")
     @classmethod

@@ -37,7 +37,10 @@ class DatasetInfo:
             extra=imported.extra,
         )
 
-    def root_path(self, paths: ProjectPaths) -> Path:
+    def root_path(self, paths: ProjectPaths) -> Path | str:
+        """Where image paths resolve: a directory, or a URL (shards on object storage) as it was given."""
+        if "://" in self.root:
+            return self.root
         root = Path(self.root)
         return root if root.is_absolute() else (paths.ingest_dir / root).resolve()
 

@@ -1,27 +1,30 @@
 """Decoded-image facts for every manifest row, and duplicate rows: what the validation suite judges.
 
-Each distinct image path is decoded once (threads: Pillow releases the GIL while decoding), safely
-(t2igan.data.images), and its center-cropped, resized pixels are kept in a memory-mapped candidates file, so
-the clean ones can go into the image store without decoding twice.
+Each distinct image path is decoded once, safely (t2igan.data.images), in independent tasks (chunks of files,
+or one shard each: local processes or a Dask cluster, t2igan.data.tasks), and its center-cropped, resized pixels
+are kept in a memory-mapped candidates file, so the clean ones can go into the image store without decoding
+twice.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import functools
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from t2igan.config import ValidationParams
-from t2igan.data.images import BadImage, center_crop_resize, confine, decode
-from t2igan.progress import tracked
+from t2igan.data.images import MISSING_FILE, BadImage, center_crop_resize, confine, decode, decode_bytes
+from t2igan.data.shards import MEMBER_SEPARATOR, ShardSet, read_samples, split_ref
+from t2igan.data.tasks import run_tasks
 
 ROW_KEY = "_row"  # each row's position in the manifest, the key the suite reports failing rows by
+FILES_PER_TASK = 512  # images of a file source decoded per task: a task costs far more than its start
 
 
 def number_rows(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -65,14 +68,71 @@ class DecodedImages:
         return (self.pixels[self.slots[path]] for path in image_paths)
 
 
-def _decode_into(root: Path, relative: str, max_pixels: int, size: int, slot: int, out: np.ndarray) -> _Decoded:
+@dataclass(frozen=True)
+class _Task:
+    """One unit of decoding: a chunk of files under `root`, or the wanted members of one shard."""
+
+    paths: tuple[str, ...]
+    root: Path | None = None
+    shards: ShardSet | None = None
+    shard: str | None = None
+
+
+@dataclass(frozen=True)
+class _TaskResult:
+    facts: list[_Decoded]  # per path of the task
+    pixels: np.ndarray  # [decoded paths, size, size, 3], in the task's order, for paths without an error
+
+
+def _decode_task(max_pixels: int, size: int, task: _Task) -> _TaskResult:
+    facts, pixels = [], []
+    for image in _task_images(task, max_pixels):
+        if isinstance(image, BadImage):
+            facts.append(_Decoded(None, None, str(image)))
+            continue
+        facts.append(_Decoded(*image.size, None))
+        pixels.append(center_crop_resize(image, size))
+    stacked = np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8)
+    return _TaskResult(facts, stacked)
+
+
+def _task_images(task: _Task, max_pixels: int) -> Iterator[Image.Image | BadImage]:
+    """The task's images in its order, each decoded or the reason it cannot be."""
+    if task.shards is None or task.shard is None:
+        assert task.root is not None
+        for relative in task.paths:
+            try:
+                yield decode(confine(task.root, relative), max_pixels)
+            except BadImage as exc:
+                yield exc
+        return
+    wanted = {split_ref(path)[1]: path for path in task.paths}
+    found: dict[str, Image.Image | BadImage] = {}
+    for sample in read_samples(task.shards, task.shard):
+        for extension, data in sample.members.items():
+            ref = wanted.get(f"{sample.key}.{extension}")
+            if ref is not None and ref not in found:
+                found[ref] = _decoded_member(data, max_pixels)
+    for path in task.paths:
+        yield found.get(path, BadImage(MISSING_FILE))
+
+
+def _decoded_member(data: bytes, max_pixels: int) -> Image.Image | BadImage:
     try:
-        image = decode(confine(root, relative), max_pixels)
+        return decode_bytes(data, max_pixels)
     except BadImage as exc:
-        return _Decoded(None, None, str(exc))
-    width, height = image.size
-    out[slot] = center_crop_resize(image, size)
-    return _Decoded(width, height, None)
+        return exc
+
+
+def _tasks(paths: list[str], root: Path | str, chunk: int) -> list[_Task]:
+    """Files in chunks of `chunk`; shard members one task per shard, shards in order of first appearance."""
+    if not paths or MEMBER_SEPARATOR not in paths[0]:
+        return [_Task(tuple(paths[i : i + chunk]), root=Path(root)) for i in range(0, len(paths), chunk)]
+    by_shard: dict[str, list[str]] = {}
+    for path in paths:
+        by_shard.setdefault(split_ref(path)[0], []).append(path)
+    shards = ShardSet(str(root), tuple(by_shard))
+    return [_Task(tuple(members), shards=shards, shard=shard) for shard, members in by_shard.items()]
 
 
 def _with_facts(frame: pd.DataFrame, facts: dict[str, _Decoded]) -> pd.DataFrame:
@@ -91,21 +151,35 @@ def _with_facts(frame: pd.DataFrame, facts: dict[str, _Decoded]) -> pd.DataFrame
 
 @contextlib.contextmanager
 def decoded_images(
-    frame: pd.DataFrame, root: Path, params: ValidationParams, size: int, scratch: Path
+    frame: pd.DataFrame,
+    root: Path | str,
+    params: ValidationParams,
+    size: int,
+    scratch: Path,
+    workers: int | None = None,
 ) -> Iterator[DecodedImages]:
-    """Every distinct image of `frame` decoded into `scratch` (removed when the block ends)."""
+    """Every distinct image of `frame` decoded into `scratch` (removed when the block ends).
+
+    Files under `root` in chunks, shard members (`SHARD#MEMBER`, `root` the shards' directory or URL) a shard
+    at a time: independent tasks (t2igan.data.tasks) whose results are written here in path order.
+    """
     paths = [p for p in dict.fromkeys(frame["image_path"].tolist()) if isinstance(p, str)]
-    slots = {path: slot for slot, path in enumerate(paths)}
     pixels = np.lib.format.open_memmap(
         scratch, mode="w+", dtype=np.uint8, shape=(max(len(paths), 1), size, size, 3)
     )
     try:
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            work = pool.map(
-                lambda item: _decode_into(root, item[0], params.max_pixels, size, item[1], pixels),
-                slots.items(),
-            )
-            decoded = list(tracked(work, "validate", "decode-images", len(slots), unit="img"))
-        yield DecodedImages(_with_facts(frame, dict(zip(paths, decoded, strict=True))), slots, pixels)
+        tasks = _tasks(paths, root, FILES_PER_TASK)
+        task = functools.partial(_decode_task, params.max_pixels, size)
+        results = run_tasks(task, tasks, workers=workers, stage="validate", phase="decode-images")
+        facts: dict[str, _Decoded] = {}
+        slots: dict[str, int] = {}
+        for unit, result in zip(tasks, results, strict=True):
+            decoded = iter(result.pixels)
+            for path, fact in zip(unit.paths, result.facts, strict=True):
+                facts[path] = fact
+                if fact.error is None:
+                    slots[path] = len(slots)
+                    pixels[slots[path]] = next(decoded)
+        yield DecodedImages(_with_facts(frame, facts), slots, pixels)
     finally:
         scratch.unlink(missing_ok=True)  # the mapping stays valid until its last reference goes

@@ -78,7 +78,7 @@ def manifest_row(
     split: str,
     caption: str | None,
     image_path: str | None,
-    root: Path,
+    root: Path | None,
     source: str,
     attributes: dict[str, Any] | None = None,
     problem: str | None = None,
@@ -86,10 +86,11 @@ def manifest_row(
     """Build one manifest row, reading file facts (hash, header size) for paths that stay inside `root`.
 
     A path is resolved, symlinks included, and confined to the root before anything is opened: a link to
-    /etc/passwd is never read, not even hashed (validate then rejects the row as escaping the root).
+    /etc/passwd is never read, not even hashed (validate then rejects the row as escaping the root). Without a
+    root (a shard's member, not a file) the caller fills in the facts.
     """
     facts: tuple[str | None, int | None, int | None] = (None, None, None)
-    if image_path:
+    if image_path and root is not None:
         with contextlib.suppress(BadImage):  # outside the root: validate rejects it, unopened
             facts = file_facts(confine(root, image_path))
     return {

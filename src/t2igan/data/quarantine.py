@@ -17,6 +17,7 @@ from t2igan.data.images import MISSING_FILE
 from t2igan.data.inspection import ROW_KEY
 from t2igan.data.manifest import COLUMNS
 from t2igan.data.quality import DATA_DOCS_INDEX, QualityResult
+from t2igan.data.shards import MEMBER_SEPARATOR, SHARD_SOURCE
 from t2igan.data.splits import TEST
 from t2igan.markdown import table
 
@@ -61,7 +62,15 @@ def sort_rows(frame: pd.DataFrame, quality: QualityResult) -> Verdict:
 
 
 def write_rejected(verdict: Verdict, path: Path) -> None:
-    verdict.rejected[[*COLUMNS, "row", "reason", "all_reasons"]].to_parquet(path, index=False)
+    """The rejected rows with their reasons; a shard's sample also by `shard` and `key` (else null)."""
+    rejected = verdict.rejected[[*COLUMNS, "row", "reason", "all_reasons"]].copy()
+    from_shard = rejected["source"].eq(SHARD_SOURCE)
+    shard = rejected["image_path"].map(
+        lambda ref: ref.rpartition(MEMBER_SEPARATOR)[0] if isinstance(ref, str) else None
+    )
+    rejected["shard"] = shard.where(from_shard, None)
+    rejected["key"] = rejected["image_id"].where(from_shard, None)
+    rejected.to_parquet(path, index=False)
 
 
 def report(verdict: Verdict, quality: QualityResult, info: DatasetInfo, threshold: float) -> str:

@@ -16,8 +16,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import fsspec
+
 from t2igan.config import FILE_SOURCES, DataParams
 from t2igan.data.importers.folder import in_flight
+from t2igan.data.shards import locate
+from t2igan.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,40 @@ def _walk(root: Path) -> list[tuple[str, os.stat_result]]:
     return sorted(found, key=lambda item: item[0])
 
 
+def _shard_entries(path: str) -> list[tuple[str, int, str]]:
+    """(name, size, version) of every shard: the modification time, or on object storage the ETag."""
+    shards = locate(path)
+    fs, _, _ = fsspec.get_fs_token_paths(shards.url(shards.names[0]))
+    entries = []
+    for name in shards.names:
+        info = fs.info(shards.url(name))
+        version = info.get("ETag") or info.get("LastModified") or info.get("mtime") or info.get("created")
+        entries.append((name, int(info.get("size") or 0), str(version)))
+    return entries
+
+
+def _fingerprint_shards(data: DataParams) -> SourceFingerprint:
+    digest = hashlib.sha256(f"{data.source}\n{data.path}\n".encode())
+    try:
+        entries = _shard_entries(data.path or "")
+    except (DataError, OSError):
+        entries = []  # ingest names what is wrong with the path
+    for name, size, version in entries:
+        digest.update(f"{name}\t{size}\t{version}\n".encode())
+    return SourceFingerprint(
+        data.source,
+        data.path,
+        bool(entries),
+        len(entries),
+        sum(e[1] for e in entries),
+        None,
+        digest.hexdigest(),
+    )
+
+
 def fingerprint(data: DataParams) -> SourceFingerprint:
+    if data.source == "webdataset":
+        return _fingerprint_shards(data)
     roots = _roots(data)
     digest = hashlib.sha256(f"{data.source}\n".encode())
     files = total = newest = 0

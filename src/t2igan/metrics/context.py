@@ -24,7 +24,7 @@ from t2igan.config import EvaluateParams, Params
 from t2igan.data.dataset import DatasetInfo
 from t2igan.data.manifest import read_clean_manifest
 from t2igan.data.splits import TRAIN
-from t2igan.data.store import open_store
+from t2igan.data.store import open_images
 from t2igan.devices import resolve_device
 from t2igan.errors import StageInputError
 from t2igan.gan.conditioning import CaptionFeatures, cached_caption_features, caption_features
@@ -55,7 +55,7 @@ class EvalContext:
         self.device = resolve_device(params.evaluate.device)
         self.manifest = read_clean_manifest(paths).reset_index(drop=True)  # index = embedding row
         self.manifest_sha = sha256_file(paths.clean_manifest)
-        self.store = open_store(paths.image_store)
+        self.store = open_images(paths)
         embeddings = load_embeddings(paths.embeddings_dir, expected_rows=len(self.manifest))
         self.generator, meta = load_generator(model_dir, device=self.device)
         if meta["encoder"]["fingerprint"] != embeddings.fingerprint:

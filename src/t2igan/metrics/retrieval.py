@@ -19,7 +19,7 @@ import pandas as pd
 from t2igan.config import RetrievalParams
 from t2igan.data.manifest import read_clean_manifest
 from t2igan.data.splits import TEST, TRAIN
-from t2igan.data.store import open_store
+from t2igan.data.store import ImageStore, open_images
 from t2igan.io import sha256_file
 from t2igan.metrics import seeds
 from t2igan.metrics.context import EvalContext
@@ -53,7 +53,7 @@ class RetrievalData:
     """
 
     train: pd.DataFrame  # the clean manifest's training rows; index = embedding row
-    store: np.ndarray  # the image store (uint8 N x H x W x 3)
+    store: ImageStore  # the image store (uint8 N x H x W x 3)
     text: np.ndarray  # caption embeddings, one row per clean-manifest row
     manifest_sha: str
     text_fingerprint: str
@@ -62,7 +62,7 @@ class RetrievalData:
     def load(cls, paths: ProjectPaths) -> RetrievalData:
         """From validate's and embed's outputs, read as EvalContext reads them (so the key is the same)."""
         manifest = read_clean_manifest(paths).reset_index(drop=True)  # index = embedding row
-        store = open_store(paths.image_store)
+        store = open_images(paths)
         embeddings = load_embeddings(paths.embeddings_dir, expected_rows=len(manifest))
         train = manifest[manifest["split"] == TRAIN]
         return cls(train, store, embeddings.vectors, sha256_file(paths.clean_manifest), embeddings.fingerprint)

@@ -1,7 +1,8 @@
 """Validate: decode every image once, run the great-expectations suite, quarantine bad rows, build the store.
 
 Outputs (data/clean/): manifest.parquet (good rows, with `store_index`), rejected.parquet (bad rows with a
-one-line `reason`), images.npy (the image store), report.md, data_docs/ (the suite's results as GX Data Docs,
+one-line `reason`), images.npy (the image store; or images/, its shards and index.json, as data.store says),
+report.md, data_docs/ (the suite's results as GX Data Docs,
 linked from report.md; deterministic, as the rest of the directory, since train and evaluate hash it); and
 metrics/validate.json. The stage fails when the rejected share exceeds `validation.max_bad_fraction`; the
 rejects, the report and the Data Docs are still written so that the person can see why.
@@ -10,7 +11,11 @@ rejects, the report and the Data Docs are still written so that the person can s
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from t2igan.config import Params
 from t2igan.data.dataset import DatasetInfo
@@ -18,6 +23,7 @@ from t2igan.data.inspection import decoded_images, number_rows
 from t2igan.data.manifest import read_manifest, write_manifest
 from t2igan.data.quality import DATA_DOCS_DIR, run_suite
 from t2igan.data.quarantine import Verdict, report, sort_rows, write_rejected
+from t2igan.data.sharded_store import wants_shards, write_sharded_store
 from t2igan.data.splits import MIN_TEST_IMAGES
 from t2igan.data.store import write_store
 from t2igan.errors import DataError
@@ -52,7 +58,7 @@ def run(params: Params, paths: ProjectPaths) -> ValidateResult:
     size, root = params.data.image_size, info.root_path(paths)
     with (
         atomic_dir(paths.clean_dir) as staging,
-        decoded_images(frame, root, cfg, size, staging / "candidates.npy") as decoded,
+        decoded_images(frame, root, cfg, size, staging / "candidates.npy", params.data.workers) as decoded,
     ):
         quality = run_suite(decoded.frame, cfg, staging / DATA_DOCS_DIR)
         verdict = sort_rows(decoded.frame, quality)
@@ -62,8 +68,7 @@ def run(params: Params, paths: ProjectPaths) -> ValidateResult:
         untestable = not failed and verdict.test_images < MIN_TEST_IMAGES
         if not failed and not untestable:
             write_manifest(verdict.clean, staging / paths.clean_manifest.name, extra_columns=("store_index",))
-            images = decoded.images(verdict.store_paths)
-            write_store(staging / paths.image_store.name, images, count=len(verdict.store_paths), size=size)
+            _write_images(params, paths, staging, decoded.images(verdict.store_paths), len(verdict.store_paths))
     result = ValidateResult.of(verdict)
     _write_metrics(paths, result)
     for reason, count in list(result.reasons.items())[:10]:
@@ -89,6 +94,25 @@ def run(params: Params, paths: ProjectPaths) -> ValidateResult:
         )
     log.info("validated %d rows: %d clean, %d rejected, %d images stored", *counts)
     return result
+
+
+def _write_images(
+    params: Params, paths: ProjectPaths, staging: Path, images: Iterator[np.ndarray], count: int
+) -> None:
+    """The store as data.store says: one array, or shards and their index (t2igan.data.sharded_store)."""
+    data = params.data
+    if wants_shards(data.store, count, data.image_size, data.store_array_max_gb):
+        directory = staging / paths.image_shards.name
+        write_sharded_store(
+            directory,
+            images,
+            count=count,
+            size=data.image_size,
+            per_shard=data.shard_samples,
+            workers=data.workers,
+        )
+    else:
+        write_store(staging / paths.image_store.name, images, count=count, size=data.image_size)
 
 
 def _write_metrics(paths: ProjectPaths, result: ValidateResult) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from t2igan.data.manifest import read_clean_manifest
-from t2igan.data.store import open_store
+from t2igan.data.store import ImageStore, open_images
 from t2igan.errors import DataError
 from t2igan.gan.conditioning import Words
 from t2igan.paths import ProjectPaths
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TrainingSet:
-    store: np.ndarray  # memory-mapped uint8 [N, S, S, 3], every clean image
+    store: ImageStore  # every clean image: uint8 [N, S, S, 3], memory-mapped or sharded
     store_index: np.ndarray  # [M] store rows of this split's images
     caption_rows: list[np.ndarray]  # per image: its rows in `embeddings`
     embeddings: Embeddings
@@ -50,7 +50,7 @@ class TrainingSet:
         grouped = chosen.groupby("store_index", sort=True)["row"]
         store_index = np.array(list(grouped.groups), dtype=np.int64)
         caption_rows = [np.asarray(group, dtype=np.int64) for _, group in grouped]
-        return cls(open_store(paths.image_store), store_index, caption_rows, embeddings, tokens)
+        return cls(open_images(paths), store_index, caption_rows, embeddings, tokens)
 
     def __len__(self) -> int:
         return len(self.store_index)

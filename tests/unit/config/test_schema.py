@@ -78,7 +78,7 @@ def test_dotted_overrides_reach_into_sections_and_refuse_a_value_as_a_section() 
 
 def test_every_source_is_accepted_and_a_file_or_directory_source_needs_its_path() -> None:
     sources = get_args(Source)
-    assert sources[0] == "synthetic" and len(sources) == 8
+    assert sources[0] == "synthetic" and len(sources) == 9
     for source in sources[1:]:
         assert DataParams(source=source, path="/data").source == source
     with pytest.raises(ConfigError, match=r"data\.path: source 'coco' needs data\.path"):

@@ -14,7 +14,7 @@ from t2igan.errors import DataError
 @dataclass
 class Imported:
     rows: list[dict[str, Any]]
-    root: Path  # where the rows' image paths resolve (relative: to the ingest directory)
+    root: Path | str  # where the rows' image paths resolve (relative: to the ingest directory; a URL: shards)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import assert_never
 
 from t2igan.config import DataParams
-from t2igan.data.importers import coco, folder, imagefolder, reed, synthetic, table
+from t2igan.data.importers import coco, folder, imagefolder, reed, synthetic, table, webdataset
 from t2igan.data.importers.base import Imported
 from t2igan.data.splits import TEST, TRAIN, hash_split
 from t2igan.errors import DataError
@@ -39,6 +39,8 @@ def read_source(data: DataParams, staging: Path) -> Imported:
             imported = imagefolder.read(data)
         case "folder":
             imported = folder.read(data)
+        case "webdataset":
+            imported = webdataset.read(data)
         case _:
             assert_never(source)
     if not imported.rows:

@@ -1,0 +1,66 @@
+"""Independent tasks of a data stage (one per shard, or per chunk of rows), run where the user says.
+
+- `T2IGAN_DASK_SCHEDULER` set (`t2igan flow run --dask-scheduler`, or by hand): each task goes to that Dask
+  cluster through `distributed.Client.map`, with retries; a worker that dies mid-task has its tasks rerun
+  elsewhere by Dask's scheduler (each task writes nothing: it returns its result, which only this process
+  writes, so a lost task leaves nothing half-written).
+- otherwise `data.workers` local processes (None: one per core), or the calling process for one worker.
+
+Results come back in task order whatever ran them or in which order they finished, which is what makes a
+stage's outputs byte-identical between one process, several, and a cluster. Why Dask and not Ray: the data
+stages are Python functions over shards that return small pandas/numpy results, which is Dask's `map`/`gather`;
+Dask's `LocalCluster` starts in a second with no extra daemon; and the team's machines already run Python
+environments with pip, where `distributed` is one more wheel (Ray brings its own object store and raylet).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import TypeVar
+
+from t2igan.env import DASK_SCHEDULER_ENV
+from t2igan.progress import tracked
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+TASK_RETRIES = 2  # a task that raised (a worker's disk, a network read) is tried this many more times
+
+
+def workers_for(configured: int | None, tasks: int) -> int:
+    return max(1, min(tasks, configured or os.cpu_count() or 1))
+
+
+def run_tasks(
+    function: Callable[[T], R], items: Sequence[T], *, workers: int | None, stage: str, phase: str
+) -> list[R]:
+    """`function(item)` for every item, results in item order (see the module docstring for where)."""
+    address = os.environ.get(DASK_SCHEDULER_ENV)
+    if address:
+        return list(_on_dask(function, items, address, stage, phase))
+    count = workers_for(workers, len(items))
+    if count == 1:
+        return list(tracked(map(function, items), stage, phase, len(items), unit="task"))
+    # spawn: a fork of a process that has started threads (torch, pyarrow) can deadlock in the child
+    with ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn")) as pool:
+        return list(tracked(pool.map(function, items), stage, phase, len(items), unit="task"))
+
+
+def _on_dask(
+    function: Callable[[T], R], items: Sequence[T], address: str, stage: str, phase: str
+) -> Iterator[R]:
+    from distributed import Client
+
+    with Client(address, timeout="60s", set_as_default=False) as client:
+        log.info(
+            "%s: %d %s tasks on the Dask cluster at %s", stage, len(items), phase, client.scheduler.address
+        )
+        futures = client.map(function, list(items), pure=False, retries=TASK_RETRIES)
+        for future in tracked(futures, stage, phase, len(items), unit="task"):
+            yield future.result()
