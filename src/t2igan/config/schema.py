@@ -178,6 +178,20 @@ class TextTuningParams(_Strict):
     top_layers: int = Field(2, ge=1, description="layers unfrozen by finetune: top_layers")
 
 
+class StreamParams(_Strict):
+    """How training reads a sharded image store (t2igan.training.stream)."""
+
+    shuffle_shards: int = Field(
+        4, ge=1, description="shards mixed per shuffle block: the shuffle buffer, in shards, held in memory"
+    )
+    loader_workers: int = Field(0, ge=0, description="DataLoader worker processes decoding ahead; 0 = none")
+    url: str | None = Field(
+        None,
+        description="read the store's shards from here (a copy of data/clean/images on object storage, e.g. "
+        "s3://bucket/store) instead of the local directory",
+    )
+
+
 class TrainParams(_Strict):
     seed: int = 0
     steps: int = Field(2000, ge=1)
@@ -226,6 +240,7 @@ class TrainParams(_Strict):
     )
     model: ModelParams = ModelParams()
     text: TextTuningParams = TextTuningParams()
+    stream: StreamParams = StreamParams()
 
     @model_validator(mode="after")
     def _contrastive_needs_its_head(self) -> TrainParams:

@@ -125,6 +125,25 @@ class ShardIndex:
         return np.searchsorted(self.firsts, rows, side="right") - 1
 
 
+def read_shard(index: ShardIndex, number: int) -> dict[int, bytes]:
+    """One shard's images (store index -> PNG bytes), its bytes checked against the index first: a copy on
+    object storage that changed, or a shard cut short, is refused in one line rather than trained on."""
+    entry = index.shards[number]
+    url = index.shard_set.url(str(entry["name"]))
+    try:
+        with fsspec.open(url, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise StageInputError(f"{url}: shard of the image store not found") from None
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise StageInputError(f"{url}: shard differs from the index.json of its store (sha256): copy it again")
+    return {
+        int(sample.key): sample.members[IMAGE_MEMBER]
+        for sample in read_samples(index.shard_set, str(entry["name"]), data)
+        if sample.problem is None and IMAGE_MEMBER in sample.members
+    }
+
+
 def decode_png(data: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(data), formats=("PNG",)) as image:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
@@ -144,13 +163,7 @@ class ShardedStore:
 
     @functools.lru_cache(maxsize=2)  # noqa: B019 - lives as long as its store; evaluation reads shard by shard
     def _shard(self, number: int) -> dict[int, bytes]:
-        shards = self.index.shard_set
-        name = shards.names[number]
-        return {
-            int(sample.key): sample.members[IMAGE_MEMBER]
-            for sample in read_samples(shards, name)
-            if sample.problem is None and IMAGE_MEMBER in sample.members
-        }
+        return read_shard(self.index, number)
 
     def __getitem__(self, rows: int | np.ndarray | list[int]) -> np.ndarray:
         single = np.isscalar(rows)

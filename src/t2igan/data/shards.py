@@ -14,11 +14,14 @@ sample with that problem, never a file name. A member is named `SHARD#MEMBER` in
 
 from __future__ import annotations
 
+import contextlib
+import io
 import posixpath
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import fsspec
 from braceexpand import braceexpand
@@ -101,8 +104,9 @@ def _key_problem(key: str) -> str | None:
     return None
 
 
-def _read_members(url: str, shard: str) -> Iterator[tuple[str, bytes] | Sample]:
-    """(member name, bytes) in tar order; a read failure ends the shard as one problem sample."""
+def _read_members(source: str | BinaryIO, shard: str) -> Iterator[tuple[str, bytes] | Sample]:
+    """(member name, bytes) in tar order, from a URL or an open stream; a read failure ends the shard as one
+    problem sample."""
     reading = [""]  # the member whose bytes are being read (webdataset names it to `select_files` first)
 
     def select(name: str) -> bool:
@@ -110,7 +114,7 @@ def _read_members(url: str, shard: str) -> Iterator[tuple[str, bytes] | Sample]:
         return True
 
     try:
-        with fsspec.open(url, "rb") as stream:
+        with fsspec.open(source, "rb") if isinstance(source, str) else contextlib.nullcontext(source) as stream:
             for member in tar_file_iterator(stream, skip_meta=None, select_files=select):
                 yield member["fname"], member["data"]
                 reading[0] = ""
@@ -121,10 +125,14 @@ def _read_members(url: str, shard: str) -> Iterator[tuple[str, bytes] | Sample]:
         yield Sample(shard, key, problem=reason)
 
 
-def read_samples(shards: ShardSet, shard: str) -> Iterator[Sample]:
-    """The samples of one shard, in order: members of one key arrive together (webdataset's contract)."""
+def read_samples(shards: ShardSet, shard: str, data: bytes | None = None) -> Iterator[Sample]:
+    """The samples of one shard, in order: members of one key arrive together (webdataset's contract).
+
+    `data`: the shard's bytes, already read (and checked) by the caller; else it is read from its URL.
+    """
     sample: Sample | None = None
-    for item in _read_members(shards.url(shard), shard):
+    source = shards.url(shard) if data is None else io.BytesIO(data)
+    for item in _read_members(source, shard):
         if isinstance(item, Sample):  # the shard ended early: the sample being read is lost with it
             if sample is not None and sample.key != item.key:
                 yield sample
@@ -143,19 +151,3 @@ def read_samples(shards: ShardSet, shard: str) -> Iterator[Sample]:
         sample.members[extension.lower()] = data
     if sample is not None:
         yield sample
-
-
-def read_member(shards: ShardSet, ref: str) -> bytes:
-    """One member's bytes (random access: reads its shard up to the member)."""
-    shard, member = split_ref(ref)
-    for name, data in _named_members(shards, shard):
-        if name == member:
-            return data
-    raise DataError(f"{ref}: no such member in {shards.url(shard)}")
-
-
-def _named_members(shards: ShardSet, shard: str) -> Iterator[tuple[str, bytes]]:
-    for item in _read_members(shards.url(shard), shard):
-        if isinstance(item, Sample):
-            raise DataError(f"{shards.url(shard)}: {item.problem}")
-        yield item

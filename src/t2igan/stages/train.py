@@ -21,13 +21,14 @@ from t2igan.gan.architecture import GANConfig
 from t2igan.paths import ProjectPaths
 from t2igan.tracking import RunRef
 from t2igan.training.checkpoint import Checkpointer, CheckpointManager
-from t2igan.training.data import BatchSampler, TrainingSet
+from t2igan.training.data import TrainingSet
 from t2igan.training.distributed import World, ranks_agree, training_process
 from t2igan.training.launch import launch, processes, under_torchrun
 from t2igan.training.loop import Intervals, train_steps
 from t2igan.training.outputs import export_model, read_summary, write_summary
 from t2igan.training.resume import resume_or_initialise
 from t2igan.training.run_log import MlflowRunLog, SampleGrid, training_run, write_loss_log
+from t2igan.training.stream import sampler_for
 from t2igan.training.text_model import TrainableText
 from t2igan.training.trainer import Trainer
 
@@ -71,7 +72,7 @@ def _train(params: Params, paths: ProjectPaths, device: torch.device, world: Wor
     checkpoints = CheckpointManager(paths.checkpoints_dir, cfg.keep_last)
     start = resume_or_initialise(trainer, params, paths, checkpoints, data.embeddings.fingerprint)
     grid = SampleGrid.fixed(paths, data.embeddings, text.embed_rows if text else None, data.tokens)
-    sampler = BatchSampler(data, cfg.batch_size, cfg.seed, shard=world.rank, shards=world.size, text=text)
+    sampler = sampler_for(data, cfg.batch_size, cfg.seed, cfg.stream, world.rank, world.size, text)
     info = DatasetInfo.read(paths)
     tracked = training_run(params, paths, info, start, grid) if world.is_main else contextlib.nullcontext()
     with tracked as ref:

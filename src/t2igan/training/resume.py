@@ -37,6 +37,8 @@ BOOKKEEPING = {
     "threads",
     "device",
 }
+# Within sections: where the shards are read from and by how many loader processes (the stream is the same).
+BOOKKEEPING_FIELDS = {"stream": {"url": True, "loader_workers": True}}
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ class Start:
 
 def run_signature(params: Params, paths: ProjectPaths) -> str:
     """What a checkpoint must match to be resumed: the computing settings and the exact data."""
-    computing = params.train.model_dump(mode="json", exclude=BOOKKEEPING)
+    excluded: dict[str, Any] = {**dict.fromkeys(BOOKKEEPING, True), **BOOKKEEPING_FIELDS}
+    computing = params.train.model_dump(mode="json", exclude=excluded)
     inputs = [sha256_file(paths.clean_manifest), sha256_file(paths.embeddings_dir / EMBEDDINGS_FILE)]
     payload = json.dumps([computing, section_hash(params.data, params.embed), inputs], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
