@@ -29,7 +29,7 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_logger
 
 from flows.stage_progress import ProgressArtifacts
-from t2igan.env import LOCKED_PROJECT_ENV, PROGRESS_LINES_ENV, script, subprocess_env
+from t2igan.env import DASK_SCHEDULER_ENV, LOCKED_PROJECT_ENV, PROGRESS_LINES_ENV, script, subprocess_env
 from t2igan.errors import EXIT_TRANSIENT
 from t2igan.progress import ProgressLine
 
@@ -177,13 +177,18 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     retry_delay_seconds=RETRY_DELAYS,
     retry_condition_fn=retry_if_transient,
 )
-def run_stage(stage: str, project_dir: str, lock_held: bool = False) -> dict[str, Any]:
+def run_stage(
+    stage: str, project_dir: str, lock_held: bool = False, dask_scheduler: str | None = None
+) -> dict[str, Any]:
     """`dvc repro --single-item <stage>`: whether it ran or was up to date, its task time and its own time.
 
     `lock_held`: the flow holds the project's lock for its whole run, so the stage must not take it again.
+    `dask_scheduler`: the data stages send their tasks to this Dask cluster (t2igan.data.tasks).
     """
-    held = {LOCKED_PROJECT_ENV: str(Path(project_dir).resolve())} if lock_held else None
-    done = run_dvc(["repro", "--single-item", stage], project_dir, stage, held)
+    env = {LOCKED_PROJECT_ENV: str(Path(project_dir).resolve())} if lock_held else {}
+    if dask_scheduler:
+        env[DASK_SCHEDULER_ENV] = dask_scheduler
+    done = run_dvc(["repro", "--single-item", stage], project_dir, stage, env)
     ran = stage_ran(stage, done.output)
     if done.code != 0:
         match = _EXIT_CODE.search(done.output)

@@ -56,6 +56,8 @@ def training_flow(
     push: bool = True,
     mlflow_ui_url: str | None = None,
     timeouts: dict[str, float] | None = None,
+    dask_scheduler: str | None = None,
+    until: str | None = None,
 ) -> dict[str, Any]:
     """Pull, run every DVC stage in order (skipping unchanged ones), push, then report.
 
@@ -66,6 +68,9 @@ def training_flow(
         push: `dvc push` the outputs afterwards when a default remote is configured.
         mlflow_ui_url: where the report's MLflow links point (default: the tracking server, or `mlflow ui`).
         timeouts: seconds a task may run, by stage name, `pull` or `push` (flows/timeouts.py).
+        dask_scheduler: a Dask scheduler's address (`tcp://host:8786`): the data stages run their tasks (one
+            per shard or chunk of rows) on that cluster; default: local processes.
+        until: the last stage to run (`validate`: the data stages alone); default: all of them.
     """
     apply_offline_defaults()
     project = Path(project_dir).resolve()
@@ -79,14 +84,26 @@ def training_flow(
             if remote and pull:
                 transfers.append(_bounded("pull", dvc_pull, limits)(str(project), remote))
             results = [
-                _bounded(stage, run_stage, limits)(stage, str(project), lock_held=True) for stage in STAGES
+                _bounded(stage, run_stage, limits)(
+                    stage, str(project), lock_held=True, dask_scheduler=dask_scheduler
+                )
+                for stage in stages_until(until)
             ]
-            feedback = human_feedback(str(project))
+            feedback = human_feedback(str(project)) if until is None else None
             if remote and push:
                 transfers.append(_bounded("push", dvc_push, limits)(str(project), remote))
         summary = summarize(project, results, overrides, transfers, mlflow_ui_url, feedback)
     publish(summary)
     return summary
+
+
+def stages_until(until: str | None) -> tuple[str, ...]:
+    """The stages in order, up to and including `until`; refused in one line when it is not one."""
+    if until is None:
+        return STAGES
+    if until not in STAGES:
+        raise StageFailed("flow", 2, f"until={until!r} is not a stage ({', '.join(STAGES)})", False)
+    return STAGES[: STAGES.index(until) + 1]
 
 
 def _bounded(name: str, task: Any, limits: dict[str, float]) -> Callable[..., Any]:
@@ -110,11 +127,19 @@ def run_once(
     pull: bool,
     push: bool,
     timeouts: dict[str, float] | None = None,
+    dask_scheduler: str | None = None,
+    until: str | None = None,
 ) -> dict[str, Any]:
     """One run of the flow on an ephemeral Prefect API (`t2igan flow run`); returns its summary."""
     try:
         return training_flow(
-            project_dir=str(project), overrides=overrides, pull=pull, push=push, timeouts=timeouts
+            project_dir=str(project),
+            overrides=overrides,
+            pull=pull,
+            push=push,
+            timeouts=timeouts,
+            dask_scheduler=dask_scheduler,
+            until=until,
         )
     except StageFailed as exc:
         raise FlowFailed(str(exc)) from None

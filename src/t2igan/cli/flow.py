@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from t2igan.cli.project import ProjectOption, friendly, project
+from t2igan.env import DASK_SCHEDULER_ENV
 from t2igan.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, help="The Prefect training flow over the DVC stages.")
@@ -66,6 +67,17 @@ def run(
         bool, typer.Option("--json", help="print the run's summary as JSON instead of the report")
     ] = False,
     timeout: TimeoutOption = None,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-scheduler",
+            envvar=DASK_SCHEDULER_ENV,
+            help="a Dask scheduler address: the data stages run their tasks on that cluster",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="the last stage to run (validate: the data stages only)")
+    ] = None,
     _project: ProjectOption = None,
 ) -> None:
     """Run the training flow once: dvc pull, every DVC stage (unchanged ones skipped), dvc push, report."""
@@ -77,7 +89,19 @@ def run(
 
     timeouts = parse_set(timeout, "--timeout")
     task_timeouts(timeouts)  # refused here, before the flow starts
-    summary = run_once(root, overrides, pull=not no_pull, push=not no_push, timeouts=timeouts)
+    from t2igan.stages import STAGES
+
+    if until is not None and until not in STAGES:
+        raise ConfigError(f"--until {until}: not a stage ({', '.join(STAGES)})")
+    summary = run_once(
+        root,
+        overrides,
+        pull=not no_pull,
+        push=not no_push,
+        timeouts=timeouts,
+        dask_scheduler=dask_scheduler,
+        until=until,
+    )
     typer.echo(json.dumps(summary, indent=2, default=str) if as_json else "\n" + render_markdown(summary))
 
 

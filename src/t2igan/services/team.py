@@ -56,6 +56,8 @@ def team_env(config: ServicesConfig, credentials: Credentials) -> dict[str, str]
         WORK_POOL_ENV: config.pool,
         S3_ENDPOINT_ENV: servers.s3_endpoint(config),
         "MLFLOW_S3_ENDPOINT_URL": servers.s3_endpoint(config),
+        # boto3 and s3fs read it for S3 alone: s3:// data paths and store copies (train.stream.url) go there
+        "AWS_ENDPOINT_URL_S3": servers.s3_endpoint(config),
         **credentials.postgres_env(),
         **credentials.mlflow_env(),
         **credentials.prefect_env(),

@@ -19,6 +19,7 @@ DataLoader returns them in order), else in the training process.
 from __future__ import annotations
 
 import functools
+import logging
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from t2igan.training.data import BatchSampler, TrainingSet, stream_seed
 
 if TYPE_CHECKING:
     from t2igan.training.text_model import TrainableText
+
+log = logging.getLogger(__name__)
 
 CAPTION_STREAM = 1  # stream_seed's purpose number for the caption choice (as BatchSampler's)
 
@@ -167,6 +170,16 @@ class StreamingSampler(BatchSampler):
         if stream.url and index.shards != store.index.shards:
             raise DataError(f"{stream.url}: not a copy of this project's image store (its index.json differs)")
         self.layout = StreamLayout.build(index, dataset.store_index, seed, rank, world, stream.shuffle_shards)
+        names = [str(index.shards[number]["name"]) for number in self.layout.mine]
+        log.info(
+            "rank %d of %d streams %d shards from %s (%d training images an epoch): %s",
+            rank,
+            world,
+            len(names),
+            index.root,
+            self.layout.epoch_length,
+            ",".join(names),
+        )
         self.per_rank = batch_size // world
         self.loader_workers = stream.loader_workers
         self._feed: Iterator[tuple[int, np.ndarray, np.ndarray]] | None = None
