@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from t2igan.data.sharded_store import INDEX
 from t2igan.errors import StageInputError
 from t2igan.paths import ProjectPaths
 from t2igan.text.embeddings import EMBEDDINGS_FILE, ENCODER_FILE
@@ -18,7 +19,10 @@ def _needed(paths: ProjectPaths) -> list[tuple[Path, str]]:
     """Each file describe reads and the stage that writes it, in pipeline order."""
     return [
         (paths.clean_manifest, "validate"),
-        (paths.image_store, "validate"),
+        (
+            paths.image_shards / INDEX if (paths.image_shards / INDEX).is_file() else paths.image_store,
+            "validate",
+        ),
         (paths.embeddings_dir / EMBEDDINGS_FILE, "embed"),
         (paths.embeddings_dir / ENCODER_FILE, "embed"),
     ]

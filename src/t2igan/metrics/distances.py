@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from t2igan.data.sharded_store import ShardedStore
 from t2igan.data.splits import MIN_TEST_IMAGES, TEST
 from t2igan.errors import StageInputError
 from t2igan.metrics import seeds
@@ -21,6 +22,7 @@ from t2igan.metrics.context import EvalContext
 from t2igan.metrics.features import cache_key, cached_features
 from t2igan.metrics.fid import metric_name
 from t2igan.metrics.rows import batches, pick_rows
+from t2igan.metrics.shard_features import real_features
 from t2igan.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -74,13 +76,20 @@ def distance_sample(context: EvalContext, test: pd.DataFrame) -> DistanceSample:
         seed=cfg.seed,
         network=network.identity,
     )
-    real_images = context.store[np.sort(rows["store_index"].to_numpy())]
-    real, real_cached = cached_features(
-        network,
-        context.cache_path("inception", f"real-{key}.npy"),
-        lambda: batches(real_images),
-        lambda: Progress("evaluate", "inception-real", count, unit="img"),
-    )
+    chosen = np.sort(rows["store_index"].to_numpy())
+    real_images = context.store[chosen]
+    if isinstance(context.store, ShardedStore):  # per shard, in parallel, cached per shard
+        workers = context.params.data.workers
+        real, real_cached = real_features(
+            context.store, chosen, network, context.cache_path("inception", ""), workers
+        )
+    else:
+        real, real_cached = cached_features(
+            network,
+            context.cache_path("inception", f"real-{key}.npy"),
+            lambda: batches(real_images),
+            lambda: Progress("evaluate", "inception-real", count, unit="img"),
+        )
     fake_images = context.generate(rows, cfg.seed + seeds.FID_IMAGES)
     # Images depend only on (weights, caption, seed): evaluating the same checkpoint again (another report
     # setting, a forced rerun) reuses the generated side too. A new checkpoint always misses.
