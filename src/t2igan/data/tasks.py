@@ -15,14 +15,17 @@ environments with pip, where `distributed` is one more wheel (Ray brings its own
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import TypeVar
 
 from t2igan.env import DASK_SCHEDULER_ENV
+from t2igan.errors import TransientError
 from t2igan.progress import tracked
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
+_POOLS: dict[int, ProcessPoolExecutor] = {}
 TASK_RETRIES = 2  # a task that raised (a worker's disk, a network read) is tried this many more times
 
 
@@ -47,9 +51,27 @@ def run_tasks(
     count = workers_for(workers, len(items))
     if count == 1:
         return list(tracked(map(function, items), stage, phase, len(items), unit="task"))
-    # spawn: a fork of a process that has started threads (torch, pyarrow) can deadlock in the child
-    with ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn")) as pool:
+    pool = _pool(count)
+    try:
         return list(tracked(pool.map(function, items), stage, phase, len(items), unit="task"))
+    except BrokenProcessPool:
+        _POOLS.pop(count, None)
+        raise TransientError(f"{stage}: a local worker process died during {phase} (out of memory?)") from None
+
+
+def _pool(count: int) -> ProcessPoolExecutor:
+    """This process's pool of `count` workers, started on first use and kept for the next phase or stage:
+    starting one costs seconds (spawn imports t2igan in every worker), as much as a small stage's work.
+    Spawn, not fork: a fork of a process that has started threads (torch, pyarrow) can deadlock in the child."""
+    if count not in _POOLS:
+        _POOLS[count] = ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"))
+    return _POOLS[count]
+
+
+@atexit.register
+def _shut_down_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
 
 
 def _on_dask(
