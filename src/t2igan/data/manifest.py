@@ -121,17 +121,18 @@ def write_manifest(frame: pd.DataFrame, path: Path, extra_columns: tuple[str, ..
         pq.write_table(table, tmp)
 
 
-def read_manifest(path: Path) -> pd.DataFrame:
+def read_manifest(path: Path, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The manifest, or only `columns` of it (a reader that needs two columns of millions of rows)."""
     if not path.is_file():
         raise StageInputError(f"{path}: manifest not found (run the stage that writes it first)")
-    frame = pq.read_table(path).to_pandas()
-    missing = [column for column in COLUMNS if column not in frame.columns]
+    names = pq.read_schema(path).names
+    missing = [column for column in (columns or COLUMNS) if column not in names]
     if missing:
         raise StageInputError(f"{path}: manifest lacks columns {missing}")
-    return frame
+    return pq.read_table(path, columns=list(columns) if columns else None).to_pandas()
 
 
-def read_clean_manifest(paths: ProjectPaths) -> pd.DataFrame:
+def read_clean_manifest(paths: ProjectPaths, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
     """validate's clean rows; when validate ran and rejected the dataset, an error that says so."""
     if not paths.clean_manifest.is_file() and paths.rejected.is_file():
         rejected = pq.read_metadata(paths.rejected).num_rows
@@ -141,4 +142,4 @@ def read_clean_manifest(paths: ProjectPaths) -> pd.DataFrame:
             f"{paths.validation_report}): fix the data or raise validation.max_bad_fraction, then run validate "
             "again"
         )
-    return read_manifest(paths.clean_manifest)
+    return read_manifest(paths.clean_manifest, columns)

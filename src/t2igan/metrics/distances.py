@@ -56,6 +56,29 @@ def distances(context: EvalContext) -> DistanceSample:
     return context.shared("distances", lambda: distance_sample(context, context.split(TEST)))
 
 
+def _real_features(context: EvalContext, chosen: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Features of the real test images: cached as one array, or per shard of a sharded store."""
+    network, cfg = context.network, context.cfg
+    if isinstance(context.store, ShardedStore):  # per shard, in parallel, cached per shard
+        cache, workers = context.cache_path("inception", ""), context.params.data.workers
+        return real_features(context.store, chosen, network, cache, workers, str(context.device))
+    key = cache_key(
+        kind="inception-features",
+        manifest=context.manifest_sha,
+        split="test",
+        count=len(chosen),
+        size=int(context.store.shape[1]),
+        seed=cfg.seed,
+        network=network.identity,
+    )
+    return cached_features(
+        network,
+        context.cache_path("inception", f"real-{key}.npy"),
+        lambda: batches(images),
+        lambda: Progress("evaluate", "inception-real", len(chosen), unit="img"),
+    )
+
+
 def distance_sample(context: EvalContext, test: pd.DataFrame) -> DistanceSample:
     cfg, network = context.cfg, context.network
     rows = pick_rows(test, cfg.fid_samples, cfg.seed + seeds.FID_ROWS, one_per_image=True)
@@ -67,29 +90,9 @@ def distance_sample(context: EvalContext, test: pd.DataFrame) -> DistanceSample:
     if len(rows) < cfg.fid_samples:
         log.warning("only %d test images for FID (asked for %d)", len(rows), cfg.fid_samples)
     count = len(rows)
-    key = cache_key(
-        kind="inception-features",
-        manifest=context.manifest_sha,
-        split="test",
-        count=count,
-        size=int(context.store.shape[1]),
-        seed=cfg.seed,
-        network=network.identity,
-    )
     chosen = np.sort(rows["store_index"].to_numpy())
     real_images = context.store[chosen]
-    if isinstance(context.store, ShardedStore):  # per shard, in parallel, cached per shard
-        workers = context.params.data.workers
-        real, real_cached = real_features(
-            context.store, chosen, network, context.cache_path("inception", ""), workers
-        )
-    else:
-        real, real_cached = cached_features(
-            network,
-            context.cache_path("inception", f"real-{key}.npy"),
-            lambda: batches(real_images),
-            lambda: Progress("evaluate", "inception-real", count, unit="img"),
-        )
+    real, real_cached = _real_features(context, chosen, real_images)
     fake_images = context.generate(rows, cfg.seed + seeds.FID_IMAGES)
     # Images depend only on (weights, caption, seed): evaluating the same checkpoint again (another report
     # setting, a forced rerun) reuses the generated side too. A new checkpoint always misses.

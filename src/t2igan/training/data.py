@@ -29,28 +29,51 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class CaptionRows:
+    """Each image's caption rows, as two flat arrays (CSR): `rows[offsets[i]:offsets[i + 1]]` are image i's."""
+
+    images: np.ndarray  # [M] store index of each image, sorted
+    offsets: np.ndarray  # [M + 1]
+    rows: np.ndarray  # [captions] embedding rows, grouped by image
+
+    @classmethod
+    def of(cls, store_index: np.ndarray, rows: np.ndarray) -> CaptionRows:
+        order = np.argsort(store_index, kind="stable")
+        images, counts = np.unique(store_index[order], return_counts=True)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return cls(images.astype(np.int64), offsets, rows[order].astype(np.int64))
+
+    def __getitem__(self, image: int) -> np.ndarray:
+        return self.rows[self.offsets[image] : self.offsets[image + 1]]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclass(frozen=True)
 class TrainingSet:
     store: ImageStore  # every clean image: uint8 [N, S, S, 3], memory-mapped or sharded
-    store_index: np.ndarray  # [M] store rows of this split's images
-    caption_rows: list[np.ndarray]  # per image: its rows in `embeddings`
+    store_index: np.ndarray  # [M] store rows of this split's images, sorted
+    caption_rows: CaptionRows  # per image: its rows in `embeddings`
     embeddings: Embeddings
     tokens: TokenStates | None = None  # per-token states, rows as `embeddings` (word attention)
 
     @classmethod
     def load(cls, paths: ProjectPaths, split: str = "train", words: bool = False) -> TrainingSet:
-        """`words`: also the captions' token states (memory-mapped)."""
-        manifest = read_clean_manifest(paths)
+        """`words`: also the captions' token states (memory-mapped).
+
+        Only the manifest's split and store columns are read, into two integer arrays per image: what stays in
+        memory is 16 bytes per caption, not a data frame of every caption's text (tens of MB per 100k).
+        """
+        manifest = read_clean_manifest(paths, columns=("split", "store_index"))
         embeddings = load_embeddings(paths.embeddings_dir, expected_rows=len(manifest))
         tokens = load_token_states(paths.embeddings_dir, len(manifest)) if words else None
-        rows = manifest.reset_index(drop=True)
-        rows["row"] = np.arange(len(rows))
-        chosen = rows[rows["split"] == split]
-        if chosen.empty:
+        chosen = np.flatnonzero((manifest["split"] == split).to_numpy())
+        if not len(chosen):
             raise DataError(f"{paths.clean_manifest}: no clean rows in split {split!r}")
-        grouped = chosen.groupby("store_index", sort=True)["row"]
-        store_index = np.array(list(grouped.groups), dtype=np.int64)
-        caption_rows = [np.asarray(group, dtype=np.int64) for _, group in grouped]
-        return cls(open_images(paths), store_index, caption_rows, embeddings, tokens)
+        caption_rows = CaptionRows.of(manifest["store_index"].to_numpy()[chosen], chosen)
+        del manifest
+        return cls(open_images(paths), caption_rows.images, caption_rows, embeddings, tokens)
 
     def __len__(self) -> int:
         return len(self.store_index)

@@ -81,3 +81,23 @@ def test_a_caption_file_linked_from_outside_is_not_read(tmp_path: Path) -> None:
     (row,) = read(_params(landing)).rows
     assert row["caption"] is None and "hunter2" not in str(row)
     assert row["problem"] == "a.txt: caption file escapes the dataset root"
+
+
+def test_the_fingerprint_of_shards_changes_with_a_shard_and_names_a_missing_set_without_failing(
+    tmp_path: Path,
+) -> None:
+    from tests.support.shards import write_tar
+
+    for name in ("00000.tar", "00001.tar"):
+        write_tar(tmp_path / "s" / name, [("k.txt", b"a caption")])
+    params = DataParams(name="shards", source="webdataset", path=str(tmp_path / "s" / "{00000..00001}.tar"))
+    first = fingerprint(params)
+    assert (first.exists, first.files) == (True, 2) and first.bytes == 2 * (
+        tmp_path / "s" / "00000.tar"
+    ).stat().st_size
+    assert fingerprint(params).digest == first.digest
+    write_tar(tmp_path / "s" / "00001.tar", [("k.txt", b"another caption")])
+    os.utime(tmp_path / "s" / "00001.tar", ns=(1, 1))
+    assert fingerprint(params).digest != first.digest
+    missing = fingerprint(DataParams(name="x", source="webdataset", path=str(tmp_path / "nothing")))
+    assert (missing.exists, missing.files) == (False, 0)
