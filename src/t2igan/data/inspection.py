@@ -21,10 +21,9 @@ from PIL import Image
 from t2igan.config import ValidationParams
 from t2igan.data.images import MISSING_FILE, BadImage, center_crop_resize, confine, decode, decode_bytes
 from t2igan.data.shards import MEMBER_SEPARATOR, ShardSet, read_samples, split_ref
-from t2igan.data.tasks import run_tasks
+from t2igan.data.tasks import run_tasks, task_chunks
 
 ROW_KEY = "_row"  # each row's position in the manifest, the key the suite reports failing rows by
-FILES_PER_TASK = 512  # images of a file source decoded per task: a task costs far more than its start
 
 
 def number_rows(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -124,10 +123,11 @@ def _decoded_member(data: bytes, max_pixels: int) -> Image.Image | BadImage:
         return exc
 
 
-def _tasks(paths: list[str], root: Path | str, chunk: int) -> list[_Task]:
-    """Files in chunks of `chunk`; shard members one task per shard, shards in order of first appearance."""
+def _tasks(paths: list[str], root: Path | str) -> list[_Task]:
+    """Files in chunks (t2igan.data.tasks.task_chunks); a shard's members one task, shards in order of first
+    appearance."""
     if not paths or MEMBER_SEPARATOR not in paths[0]:
-        return [_Task(tuple(paths[i : i + chunk]), root=Path(root)) for i in range(0, len(paths), chunk)]
+        return [_Task(tuple(chunk), root=Path(root)) for chunk in task_chunks(paths)]
     by_shard: dict[str, list[str]] = {}
     for path in paths:
         by_shard.setdefault(split_ref(path)[0], []).append(path)
@@ -168,7 +168,7 @@ def decoded_images(
         scratch, mode="w+", dtype=np.uint8, shape=(max(len(paths), 1), size, size, 3)
     )
     try:
-        tasks = _tasks(paths, root, FILES_PER_TASK)
+        tasks = _tasks(paths, root)
         task = functools.partial(_decode_task, params.max_pixels, size)
         results = run_tasks(task, tasks, workers=workers, stage="validate", phase="decode-images")
         facts: dict[str, _Decoded] = {}

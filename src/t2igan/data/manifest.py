@@ -9,7 +9,6 @@ image_id. Width and height come from the file header at ingest; validate decodes
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 from pathlib import Path
@@ -21,6 +20,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from t2igan.data.images import BadImage, confine
+from t2igan.data.tasks import run_tasks, task_chunks
 from t2igan.errors import StageInputError
 from t2igan.io import atomic_path, sha256_file
 from t2igan.paths import ProjectPaths
@@ -78,34 +78,55 @@ def manifest_row(
     split: str,
     caption: str | None,
     image_path: str | None,
-    root: Path | None,
     source: str,
     attributes: dict[str, Any] | None = None,
     problem: str | None = None,
 ) -> dict[str, Any]:
-    """Build one manifest row, reading file facts (hash, header size) for paths that stay inside `root`.
-
-    A path is resolved, symlinks included, and confined to the root before anything is opened: a link to
-    /etc/passwd is never read, not even hashed (validate then rejects the row as escaping the root). Without a
-    root (a shard's member, not a file) the caller fills in the facts.
-    """
-    facts: tuple[str | None, int | None, int | None] = (None, None, None)
-    if image_path and root is not None:
-        with contextlib.suppress(BadImage):  # outside the root: validate rejects it, unopened
-            facts = file_facts(confine(root, image_path))
+    """One manifest row; its image's facts (hash, header size) are filled in after, by `with_file_facts` (or,
+    for a shard's member, from its bytes)."""
     return {
         "id": storable(row_id),
         "image_id": storable(image_id),
         "split": storable(split),
         "caption": storable(caption),
         "image_path": storable(image_path),
-        "sha256": facts[0],
-        "width": facts[1],
-        "height": facts[2],
+        "sha256": None,
+        "width": None,
+        "height": None,
         "source": source,
         "attributes": json.dumps(attributes or {}, sort_keys=True),
         "problem": problem,
     }
+
+
+def _facts_task(root: Path, image_paths: list[str]) -> list[tuple[str | None, int | None, int | None]]:
+    """(sha256, width, height) of each path that stays inside `root` (one task)."""
+    facts = []
+    for image_path in image_paths:
+        try:
+            facts.append(file_facts(confine(root, image_path)))
+        except BadImage:  # outside the root: validate rejects it, unopened
+            facts.append((None, None, None))
+    return facts
+
+
+def with_file_facts(rows: list[dict[str, Any]], root: Path, workers: int | None) -> None:
+    """Fill in each row's image facts, each distinct file read once, in tasks of a chunk of files each.
+
+    A path is resolved, symlinks included, and confined to the root before anything is opened: a link to
+    /etc/passwd is never read, not even hashed (validate then rejects the row as escaping the root).
+    """
+    paths = list(dict.fromkeys(row["image_path"] for row in rows if isinstance(row["image_path"], str)))
+    chunks = task_chunks(paths)
+    found = run_tasks(
+        functools.partial(_facts_task, root), chunks, workers=workers, stage="ingest", phase="hash"
+    )
+    facts: dict[str, tuple[str | None, int | None, int | None]] = {}
+    for chunk, results in zip(chunks, found, strict=True):
+        facts.update(zip(chunk, results, strict=True))
+    for row in rows:
+        if isinstance(row["image_path"], str):
+            row["sha256"], row["width"], row["height"] = facts[row["image_path"]]
 
 
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -129,7 +150,10 @@ def read_manifest(path: Path, columns: tuple[str, ...] | None = None) -> pd.Data
     missing = [column for column in (columns or COLUMNS) if column not in names]
     if missing:
         raise StageInputError(f"{path}: manifest lacks columns {missing}")
-    return pq.read_table(path, columns=list(columns) if columns else None).to_pandas()
+    if columns is None:
+        return pq.read_table(path).to_pandas()
+    # a few columns of a large manifest: repeated strings (splits) as categories, not one object per row
+    return pq.read_table(path, columns=list(columns)).to_pandas(strings_to_categorical=True)
 
 
 def read_clean_manifest(paths: ProjectPaths, columns: tuple[str, ...] | None = None) -> pd.DataFrame:

@@ -195,7 +195,6 @@ def write_dataset(params: SyntheticParams, root: Path) -> list[dict[str, object]
                     split=item.split,
                     caption=caption,
                     image_path=relative,
-                    root=root,
                     source="synthetic",
                     attributes=item.attributes,
                 )

@@ -34,7 +34,13 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
+ROWS_PER_TASK = 512  # files per task for the sources that are not shards
 TASK_RETRIES = 2  # a task that raised (a worker's disk, a network read) is tried this many more times
+
+
+def task_chunks(items: Sequence[T]) -> list[list[T]]:
+    """`items` in chunks of ROWS_PER_TASK: a task should cost far more than sending it."""
+    return [list(items[i : i + ROWS_PER_TASK]) for i in range(0, len(items), ROWS_PER_TASK)]
 
 
 def workers_for(configured: int | None, tasks: int) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import logging
 import warnings
@@ -25,7 +26,7 @@ from t2igan.data.fixed_captions import grid_rows
 from t2igan.gan.conditioning import CaptionFeatures, cached_caption_features
 from t2igan.gan.generator import Generator
 from t2igan.gan.sampling import generate, image_grid
-from t2igan.io import atomic_path, read_json, write_json
+from t2igan.io import atomic_path, read_json, sha256_file, write_json
 from t2igan.paths import ProjectPaths
 from t2igan.text.embeddings import Embeddings, TokenStates
 from t2igan.tracking import RunRef, configure, start_run
@@ -155,20 +156,43 @@ def _record_new_run(
 
 
 def log_datasets(paths: ProjectPaths, info: DatasetInfo) -> None:
-    """The training and test rows as MLflow dataset inputs (name, digest, source, schema on the run)."""
+    """The training and test rows as MLflow dataset inputs (name, digest, source, schema on the run).
+
+    Described, not loaded: the digest is the clean manifest's sha256 with the split, the schema its columns,
+    so logging them costs the same for a thousand rows or a hundred million (MLflow's `from_pandas` would
+    hold and hash every row in memory).
+    """
     import mlflow
-    from mlflow.data.pandas_dataset import from_pandas
+    import pyarrow.parquet as pq
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types import ColSpec, Schema
 
     from t2igan.data.manifest import read_clean_manifest
     from t2igan.data.splits import TEST, TRAIN
 
-    manifest = read_clean_manifest(paths)
-    columns = [c for c in ("id", "caption", "split", "sha256") if c in manifest.columns]
+    class SplitRows(MetaDataset):
+        """The rows of one split, described by digest, schema and count (MLflow's profile)."""
+
+        def __init__(self, rows: int, **described: Any) -> None:
+            super().__init__(**described)
+            self.rows = rows
+
+        @property
+        def profile(self) -> dict[str, int]:
+            return {"num_rows": self.rows}
+
+    manifest = sha256_file(paths.clean_manifest)
+    counts = read_clean_manifest(paths, columns=("split",))["split"].value_counts()
+    names = pq.read_schema(paths.clean_manifest).names
+    schema = Schema([ColSpec("string", c) for c in ("id", "caption", "split", "sha256") if c in names])
+    with warnings.catch_warnings():  # MLflow registers its local-file source class twice and says so
+        warnings.filterwarnings("ignore", "The specified dataset source can be interpreted", UserWarning)
+        source = resolve_dataset_source(str(paths.clean_manifest))
     for split, context in ((TRAIN, "training"), (TEST, "testing")):
-        rows = manifest.loc[manifest["split"] == split, columns].reset_index(drop=True)
-        with warnings.catch_warnings():  # MLflow registers its local-file source class twice and says so
-            warnings.filterwarnings("ignore", "The specified dataset source can be interpreted", UserWarning)
-            dataset = from_pandas(rows, source=str(paths.clean_manifest), name=f"{info.name}-{split}")
+        digest = hashlib.sha256(f"{manifest}:{split}".encode()).hexdigest()[:16]
+        rows = int(counts.get(split, 0))
+        dataset = SplitRows(rows, source=source, name=f"{info.name}-{split}", digest=digest, schema=schema)
         mlflow.log_input(dataset, context=context)
 
 

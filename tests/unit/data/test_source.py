@@ -12,6 +12,7 @@ import pandas as pd
 
 from t2igan.config import DataParams, parse_params
 from t2igan.data.importers.folder import read
+from t2igan.data.manifest import with_file_facts
 from t2igan.data.source import fingerprint
 from t2igan.paths import ProjectPaths
 from tests.support.landing import COLORS, land
@@ -30,7 +31,9 @@ def test_images_with_caption_files_become_rows_and_landing_files_are_ignored(tmp
     (tmp_path / "e.txt").write_text("a caption without its image\n")
     (tmp_path / "f.png.part").write_bytes(b"half an image")
 
-    rows = {row["id"]: row for row in read(_params(tmp_path)).rows}
+    imported = read(_params(tmp_path))
+    with_file_facts(imported.rows, tmp_path, workers=1)
+    rows = {row["id"]: row for row in imported.rows}
     assert set(rows) == {"folder-a-1", "folder-a-2", "folder-test/b-1", "folder-c-0", "folder-e-0"}
     assert rows["folder-a-2"]["caption"] == "red on black" and rows["folder-a-2"]["problem"] is None
     assert rows["folder-a-1"]["image_path"] == "a.png" and rows["folder-a-1"]["sha256"] is not None

@@ -14,7 +14,7 @@ from PIL import Image
 
 from t2igan.config import Params
 from t2igan.data.dataset import DatasetInfo
-from t2igan.data.manifest import manifest_row, read_manifest, to_frame, write_manifest
+from t2igan.data.manifest import manifest_row, read_manifest, to_frame, with_file_facts, write_manifest
 from t2igan.data.store import open_store
 from t2igan.errors import DataError, StageInputError
 from t2igan.paths import ProjectPaths
@@ -64,7 +64,6 @@ def _bad_corpus(paths: ProjectPaths) -> tuple[list[dict], dict[str, str]]:
             split=split,
             caption=caption,
             image_path=path,
-            root=root,
             source="test",
         )
 
@@ -87,6 +86,7 @@ def _bad_corpus(paths: ProjectPaths) -> tuple[list[dict], dict[str, str]]:
         "split": (row("split", "fine caption", "img/good4.png", split="valid"), "unknown split 'valid'"),
     }
     rows += [r for r, _ in bad.values()]
+    with_file_facts(rows, root, workers=1)
     return rows, {key: reason for key, (_, reason) in bad.items()}
 
 

@@ -57,7 +57,6 @@ def read(params: DataParams) -> Imported:
                     split=split,
                     caption=caption if isinstance(caption, str) else None,
                     image_path=f"{folder}/{file_name}" if file_name else None,
-                    root=root,
                     source="coco",
                     problem=problem,
                 )

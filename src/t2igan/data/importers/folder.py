@@ -77,7 +77,7 @@ def read(params: DataParams) -> Imported:
         image, caption_file = images.get(stem), captions.get(stem)
         image_id = stem.as_posix()
         split = _split(stem, params.test_fraction)
-        row = functools.partial(manifest_row, image_id=image_id, split=split, root=root, source="folder")
+        row = functools.partial(manifest_row, image_id=image_id, split=split, source="folder")
         if caption_file is None or image is None:  # an orphan: quarantined with what is missing
             problem = _orphan_problem(stem, image, caption_file)
             image_path = image.as_posix() if image is not None else None

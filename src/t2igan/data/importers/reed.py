@@ -70,7 +70,6 @@ def read(params: DataParams) -> Imported:
                     split=split,
                     caption=caption,
                     image_path=image,
-                    root=root,
                     source="reed",
                     problem=problem,
                 )

@@ -9,6 +9,7 @@ from typing import assert_never
 from t2igan.config import DataParams
 from t2igan.data.importers import coco, folder, imagefolder, reed, synthetic, table, webdataset
 from t2igan.data.importers.base import Imported
+from t2igan.data.manifest import with_file_facts
 from t2igan.data.splits import TEST, TRAIN, hash_split
 from t2igan.errors import DataError
 
@@ -24,7 +25,7 @@ def read_source(data: DataParams, staging: Path) -> Imported:
     source = data.source
     match source:
         case "synthetic":
-            return synthetic.read(data, staging)
+            imported = synthetic.read(data, staging)
         case "coco":
             imported = coco.read(data)
         case "reed":
@@ -45,6 +46,8 @@ def read_source(data: DataParams, staging: Path) -> Imported:
             assert_never(source)
     if not imported.rows:
         raise DataError(f"{data.path}: no captioned images found for source {source!r}")
+    if isinstance(imported.root, Path):  # files (a shard's members had their facts from their bytes)
+        with_file_facts(imported.rows, staging / imported.root, data.workers)
     _warn_when_no_image_is_found(imported)
     return _with_test_split(imported, data.test_fraction)
 

@@ -32,7 +32,6 @@ def _source_file(params: DataParams) -> tuple[Path, Path]:
 
 def _row(
     params: DataParams,
-    root: Path,
     number: int,
     caption: str | None,
     image: str | None,
@@ -46,7 +45,6 @@ def _row(
         split=normalize_split(split) if split else hash_split(image_id, params.test_fraction),
         caption=caption,
         image_path=image,
-        root=root,
         source=params.source,
         problem=problem if problem else utf8_problem(caption, image),
     )
@@ -69,12 +67,12 @@ def read_tsv(params: DataParams) -> Imported:
         if len(parts) != 2:
             reason = "no tab" if len(parts) == 1 else f"{len(parts) - 1} tabs"
             malformed = f"{path.name} line {number}: malformed line ({reason}; expected caption<TAB>image_path)"
-            rows.append(_row(params, root, number, None, None, problem=malformed))
+            rows.append(_row(params, number, None, None, problem=malformed))
             continue
         caption, image = parts
         unreadable = utf8_problem(caption, image)
         problem = f"{path.name} line {number}: {unreadable}" if unreadable else None
-        rows.append(_row(params, root, number, caption, image, problem=problem))
+        rows.append(_row(params, number, caption, image, problem=problem))
     return Imported(rows, root)
 
 
@@ -93,10 +91,10 @@ def read_jsonl(
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             invalid = utf8_problem(line) or f"not valid JSON ({exc.msg})"
-            rows.append(_row(params, root, number, None, None, problem=f"{where}: {invalid}"))
+            rows.append(_row(params, number, None, None, problem=f"{where}: {invalid}"))
             continue
         if not isinstance(record, dict):
-            rows.append(_row(params, root, number, None, None, problem=f"{where}: not a JSON object"))
+            rows.append(_row(params, number, None, None, problem=f"{where}: not a JSON object"))
             continue
         missing = [c for c in (columns.caption, columns.image) if c not in record]
         caption, image = record.get(columns.caption), record.get(columns.image)
@@ -109,7 +107,6 @@ def read_jsonl(
         rows.append(
             _row(
                 params,
-                root,
                 number,
                 caption if isinstance(caption, str) else None,
                 image if isinstance(image, str) else None,
@@ -142,12 +139,12 @@ def read_csv(params: DataParams) -> Imported:
         where = f"{path.name} line {number}"
         if len(record) != len(header):
             problem = f"{where}: malformed row ({len(record)} fields, header has {len(header)})"
-            rows.append(_row(params, root, number, None, None, problem=problem))
+            rows.append(_row(params, number, None, None, problem=problem))
             continue
         caption, image = record[index[columns.caption]], record[index[columns.image]]
         unreadable = utf8_problem(caption, image)
         split = record[index[columns.split]] if columns.split else None
         rows.append(
-            _row(params, root, number, caption, image, split, f"{where}: {unreadable}" if unreadable else None)
+            _row(params, number, caption, image, split, f"{where}: {unreadable}" if unreadable else None)
         )
     return Imported(rows, root)

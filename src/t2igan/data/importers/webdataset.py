@@ -74,7 +74,6 @@ def _row(sample: Sample, test_fraction: float) -> dict[str, Any]:
         caption=caption,
         # a sample without an image is still named by its shard (rejected.parquet's `shard` column)
         image_path=member_ref(sample.shard, f"{sample.key}.{image}" if image else sample.key),
-        root=None,  # not a file: the member's facts come from its bytes, below
         source=SOURCE,
         problem=f"{sample.where()}: {problem}" if problem else None,
     )
