@@ -85,16 +85,27 @@ def locate(path: str) -> ShardSet:
         names = tuple(braceexpand(pattern))
     else:
         root = path.rstrip("/") if remote else str(Path(path).expanduser())
+        names = _listed(path, root)
+    if not names:
+        raise DataError(f"{path}: no {SHARD_SUFFIX} shards found (data.path)")
+    return ShardSet(root if remote else str(Path(root).resolve()), names)
+
+
+def _listed(path: str, root: str) -> tuple[str, ...]:
+    """The shards under a directory or prefix, by name relative to it; a listing the store refuses (no
+    credentials, no such bucket) is one line naming the path, not a traceback."""
+    try:
         fs, _, (location,) = fsspec.get_fs_token_paths(root)
         if not fs.isdir(location):
             raise DataError(f"{path}: not a directory of {SHARD_SUFFIX} shards (data.path)")
         found = fs.find(location)
-        names = tuple(
-            sorted(posixpath.relpath(f, location) for f in found if f.endswith(SHARD_SUFFIX) and "/." not in f)
-        )
-    if not names:
-        raise DataError(f"{path}: no {SHARD_SUFFIX} shards found (data.path)")
-    return ShardSet(root if remote else str(Path(root).resolve()), names)
+    except DataError:
+        raise
+    except Exception as exc:  # fsspec backends raise their own types (botocore's NoCredentialsError...)
+        raise DataError(f"{path}: cannot list the shards ({type(exc).__name__}: {exc})") from None
+    return tuple(
+        sorted(posixpath.relpath(f, location) for f in found if f.endswith(SHARD_SUFFIX) and "/." not in f)
+    )
 
 
 def _key_problem(key: str) -> str | None:

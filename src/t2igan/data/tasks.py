@@ -85,10 +85,14 @@ def _on_dask(
 ) -> Iterator[R]:
     from distributed import Client
 
-    with Client(address, timeout="60s", set_as_default=False) as client:
-        log.info(
-            "%s: %d %s tasks on the Dask cluster at %s", stage, len(items), phase, client.scheduler.address
-        )
+    try:
+        client = Client(address, timeout="60s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise TransientError(
+            f"{stage}: no Dask scheduler answers at {address} ({DASK_SCHEDULER_ENV}): {exc}"
+        ) from None
+    with client:
+        log.info("%s: %d %s tasks on the Dask cluster at %s", stage, len(items), phase, address)
         futures = client.map(function, list(items), pure=False, retries=TASK_RETRIES)
         for future in tracked(futures, stage, phase, len(items), unit="task"):
             yield future.result()

@@ -132,6 +132,8 @@ def test_shards_are_found_by_directory_pattern_and_refused_in_one_line(tmp_path:
         locate(str(tmp_path / "empty"))
     with pytest.raises(DataError, match=r"not a directory of \.tar shards"):
         locate(str(tmp_path / "missing"))
+    with pytest.raises(DataError, match=r"^nosuch://bucket/x: cannot list the shards \(ValueError: "):
+        locate("nosuch://bucket/x")
 
 
 def test_metadata_caption_is_used_when_there_is_no_text_member(tmp_path: Path) -> None:
