@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from t2igan.cli import doctor, feedback, flow, models, people, services, stages
+from t2igan.cli import doctor, feedback, flow, models, people, services, stages, store
 from t2igan.cli.project import Project
 from t2igan.env import apply_offline_defaults
 
@@ -29,6 +29,7 @@ for commands in (stages.app, models.app, people.app, doctor.app):
 app.add_typer(flow.app, name="flow")
 app.add_typer(services.app, name="services")
 app.add_typer(feedback.app, name="feedback")
+app.add_typer(store.app, name="store")
 
 NOISY_LOGGERS = ("alembic", "httpx", "urllib3", "great_expectations", "mlflow.store.db.utils")
 

@@ -180,3 +180,17 @@ class ShardedStore:
                     )
                 out[position] = decode_png(members[row])
         return out[0] if single else out
+
+
+def copy_store(source: Path, destination: str) -> int:
+    """Copy a sharded store (its shards, then its index, so a reader never finds an index whose shards are not
+    all there yet) to a directory or an fsspec URL (`s3://bucket/stores/name`); the shards copied.
+
+    For `train.stream.url`: every node then reads its shards from there, each checked against the index."""
+    index = ShardIndex.read(str(source))
+    fs, _, (target,) = fsspec.get_fs_token_paths(destination)
+    fs.makedirs(target, exist_ok=True)
+    for name in index.shard_set.names:
+        fs.put_file(str(source / name), f"{target.rstrip('/')}/{name}")
+    fs.put_file(str(source / INDEX), f"{target.rstrip('/')}/{INDEX}")
+    return len(index.shards)
