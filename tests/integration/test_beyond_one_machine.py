@@ -117,18 +117,6 @@ def test_a_sharded_store_goes_through_team_s3_with_dvc_and_a_change_uploads_only
     assert all(_md5(shards / name) in new_md5 for name in changed)
 
 
-def _upload(directory: Path, url: str, env: dict[str, str]) -> None:
-    import s3fs
-
-    fs = s3fs.S3FileSystem(
-        key=env["AWS_ACCESS_KEY_ID"],
-        secret=env["AWS_SECRET_ACCESS_KEY"],
-        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
-        client_kwargs={"region_name": env["AWS_DEFAULT_REGION"]},
-    )
-    fs.put(str(directory) + "/", url.removeprefix("s3://"), recursive=True)
-
-
 def test_training_streams_from_s3_and_a_run_killed_with_sigkill_resumes_bit_identical(
     tmp_path: Path, templates: ProjectTemplates, team_s3: tuple[Path, dict[str, str]]
 ) -> None:
@@ -137,8 +125,9 @@ def test_training_streams_from_s3_and_a_run_killed_with_sigkill_resumes_bit_iden
     train = {"steps": 24, "checkpoint_every": 4, "stream": {"url": f"s3://{BUCKET}/stores/resume"}}
     raw = tiny_params_dict(data=SHARDED, train=train)
     straight = templates.project(tmp_path / "straight", raw, *data)
-    _upload(straight.image_shards, train["stream"]["url"], env)
     team = {key: value for key, value in env.items() if key.startswith("AWS_")}
+    copied = cli("store", "copy", train["stream"]["url"], cwd=straight.root, env=tool_env(**team))
+    assert copied.returncode == 0, copied.stderr[-2000:]
     done = cli("train", cwd=straight.root, env=tool_env(**team), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"from s3://{BUCKET}/stores/resume" in done.stderr
