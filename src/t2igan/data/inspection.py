@@ -21,7 +21,7 @@ from PIL import Image
 from t2igan.config import ValidationParams
 from t2igan.data.images import MISSING_FILE, BadImage, center_crop_resize, confine, decode, decode_bytes
 from t2igan.data.shards import MEMBER_SEPARATOR, ShardSet, read_samples, split_ref
-from t2igan.data.tasks import run_tasks, task_chunks
+from t2igan.data.tasks import iter_tasks, task_chunks
 
 ROW_KEY = "_row"  # each row's position in the manifest, the key the suite reports failing rows by
 
@@ -170,10 +170,12 @@ def decoded_images(
     try:
         tasks = _tasks(paths, root)
         task = functools.partial(_decode_task, params.max_pixels, size)
-        results = run_tasks(task, tasks, workers=workers, stage="validate", phase="decode-images")
+        results = iter_tasks(
+            task, tasks, workers=workers, stage="validate", phase="decode-images", total=len(tasks)
+        )
         facts: dict[str, _Decoded] = {}
         slots: dict[str, int] = {}
-        for unit, result in zip(tasks, results, strict=True):
+        for unit, result in zip(tasks, results, strict=True):  # written as each task's result arrives
             decoded = iter(result.pixels)
             for path, fact in zip(unit.paths, result.facts, strict=True):
                 facts[path] = fact

@@ -26,7 +26,7 @@ from PIL import Image
 from webdataset.writer import TarWriter
 
 from t2igan.data.shards import ShardSet, read_samples
-from t2igan.data.tasks import run_tasks
+from t2igan.data.tasks import iter_tasks
 from t2igan.errors import StageInputError
 from t2igan.io import write_json
 
@@ -84,13 +84,18 @@ def write_sharded_store(
 ) -> None:
     """Write `count` images as shards and their index into `directory` (a stage's staging directory)."""
     directory.mkdir(parents=True, exist_ok=True)
-    tasks = list(_shard_tasks(images, count, per_shard, size))
-    encoded = run_tasks(_encode_task, tasks, workers=workers, stage="validate", phase="write-shards")
+    chunks = _shard_tasks(images, count, per_shard, size)  # made as the window of tasks moves on
+    total = -(-count // per_shard)
+    encoded = iter_tasks(
+        _encode_task, chunks, workers=workers, stage="validate", phase="write-shards", total=total
+    )
     shards = []
-    for number, ((first, chunk), data) in enumerate(zip(tasks, encoded, strict=True)):
+    for number, data in enumerate(encoded):
         (directory / shard_name(number)).write_bytes(data)
+        first = number * per_shard
+        samples = min(per_shard, count - first)
         digest = hashlib.sha256(data).hexdigest()
-        shards.append({"name": shard_name(number), "first": first, "samples": len(chunk), "sha256": digest})
+        shards.append({"name": shard_name(number), "first": first, "samples": samples, "sha256": digest})
     write_json(directory / INDEX, {"format": FORMAT, "size": size, "count": count, "shards": shards})
 
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from t2igan.env import DASK_SCHEDULER_ENV
 from t2igan.errors import TransientError
@@ -35,6 +36,7 @@ R = TypeVar("R")
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 ROWS_PER_TASK = 512  # files per task for the sources that are not shards
+WINDOW_PER_WORKER = 3  # tasks in flight per worker: one running, the next ones queued
 TASK_RETRIES = 2  # a task that raised (a worker's disk, a network read) is tried this many more times
 
 
@@ -51,15 +53,46 @@ def run_tasks(
     function: Callable[[T], R], items: Sequence[T], *, workers: int | None, stage: str, phase: str
 ) -> list[R]:
     """`function(item)` for every item, results in item order (see the module docstring for where)."""
+    return list(iter_tasks(function, items, workers=workers, stage=stage, phase=phase, total=len(items)))
+
+
+def iter_tasks(
+    function: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    workers: int | None,
+    stage: str,
+    phase: str,
+    total: int,
+) -> Iterator[R]:
+    """`function(item)` for each of `total` items, yielded in item order while at most a few tasks per worker
+    are in flight: items made lazily (chunks of a store) and results written as they come keep memory to a
+    window of tasks, however many there are."""
     address = os.environ.get(DASK_SCHEDULER_ENV)
     if address:
-        return list(_on_dask(function, items, address, stage, phase))
-    count = workers_for(workers, len(items))
-    if count == 1:
-        return list(tracked(map(function, items), stage, phase, len(items), unit="task"))
+        results = _on_dask(function, items, address, stage, phase)
+    else:
+        count = workers_for(workers, total)
+        results = map(function, items) if count == 1 else _in_pool(function, items, count, stage, phase)
+    yield from tracked(results, stage, phase, total, unit="task")
+
+
+def _windowed(submit: Callable[[T], Any], items: Iterable[T], window: int) -> Iterator[Any]:
+    """Futures of `submit(item)`, in item order, with at most `window` submitted and not yet handed out."""
+    pending: deque[Any] = deque()
+    for item in items:
+        pending.append(submit(item))
+        if len(pending) >= window:
+            yield pending.popleft()
+    while pending:
+        yield pending.popleft()
+
+
+def _in_pool(function: Callable[[T], R], items: Iterable[T], count: int, stage: str, phase: str) -> Iterator[R]:
     pool = _pool(count)
     try:
-        return list(tracked(pool.map(function, items), stage, phase, len(items), unit="task"))
+        for future in _windowed(lambda item: pool.submit(function, item), items, WINDOW_PER_WORKER * count):
+            yield future.result()
     except BrokenProcessPool:
         _POOLS.pop(count, None)
         raise TransientError(f"{stage}: a local worker process died during {phase} (out of memory?)") from None
@@ -81,7 +114,7 @@ def _shut_down_pools() -> None:
 
 
 def _on_dask(
-    function: Callable[[T], R], items: Sequence[T], address: str, stage: str, phase: str
+    function: Callable[[T], R], items: Iterable[T], address: str, stage: str, phase: str
 ) -> Iterator[R]:
     from distributed import Client
 
@@ -92,7 +125,11 @@ def _on_dask(
             f"{stage}: no Dask scheduler answers at {address} ({DASK_SCHEDULER_ENV}): {exc}"
         ) from None
     with client:
-        log.info("%s: %d %s tasks on the Dask cluster at %s", stage, len(items), phase, address)
-        futures = client.map(function, list(items), pure=False, retries=TASK_RETRIES)
-        for future in tracked(futures, stage, phase, len(items), unit="task"):
+        log.info("%s: %s tasks on the Dask cluster at %s", stage, phase, address)
+        workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+
+        def submit(item: T) -> Any:
+            return client.submit(function, item, pure=False, retries=TASK_RETRIES)
+
+        for future in _windowed(submit, items, WINDOW_PER_WORKER * workers):
             yield future.result()

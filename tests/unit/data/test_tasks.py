@@ -4,6 +4,7 @@ cluster), a task that raised retried on the cluster, a file dataset's outputs th
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from t2igan.config import parse_params
 from t2igan.data.store import open_images
-from t2igan.data.tasks import run_tasks, workers_for
+from t2igan.data.tasks import WINDOW_PER_WORKER, iter_tasks, run_tasks, workers_for
 from t2igan.env import DASK_SCHEDULER_ENV
 from tests.support.datasets import CAPTIONS, photo_project, photo_suffix, save_photo
 from tests.support.project import run_stages
@@ -40,6 +41,20 @@ def test_results_come_back_in_task_order_however_the_tasks_finish() -> None:
     assert run_tasks(_square_after, items, workers=1, stage="test", phase="square") == expected
     assert run_tasks(_square_after, items, workers=2, stage="test", phase="square") == expected
     assert (workers_for(None, 1), workers_for(8, 3), workers_for(1, 10)) == (1, 3, 1)
+
+
+def test_a_lazy_source_of_tasks_is_taken_a_window_at_a_time() -> None:
+    taken: list[int] = []
+
+    def items() -> Iterator[tuple[int, float]]:
+        for value in range(40):
+            taken.append(value)
+            yield value, 0.0
+
+    results = iter_tasks(_square_after, items(), workers=2, stage="test", phase="square", total=40)
+    assert next(results) == 0
+    assert len(taken) <= WINDOW_PER_WORKER * 2  # not the 40 a pool's map would have taken at once
+    assert list(results) == [value * value for value in range(1, 40)]
 
 
 def test_on_a_dask_cluster_results_keep_their_order_and_a_task_that_raised_is_retried(
