@@ -219,8 +219,10 @@ def default_remote(project_dir: str) -> str | None:
     return name if done.returncode == 0 and name else None
 
 
-def _transfer(command: str, project_dir: str, remote: str, extra: list[str]) -> dict[str, Any]:
-    done = run_dvc([command, "--remote", remote, *extra], project_dir, f"dvc {command}")
+def _transfer(
+    command: str, project_dir: str, remote: str, extra: list[str], targets: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    done = run_dvc([command, "--remote", remote, *extra, *targets], project_dir, f"dvc {command}")
     summary = next((line.strip() for line in reversed(done.output.splitlines()) if line.strip()), "")
     if done.code != 0 and command == "pull" and _UNSAVED in done.output:
         summary = f"kept outputs changed in the workspace, their stages decide: {reason(done.output)}"
@@ -242,9 +244,10 @@ def retry_unless_timed_out(task: Any, task_run: Any, state: Any) -> bool:
     retry_delay_seconds=RETRY_DELAYS,
     retry_condition_fn=retry_unless_timed_out,
 )
-def dvc_pull(project_dir: str, remote: str) -> dict[str, Any]:
-    """Fetch and check out what dvc.lock names; outputs the remote lacks are rebuilt by their stages."""
-    return _transfer("pull", project_dir, remote, ["--allow-missing"])
+def dvc_pull(project_dir: str, remote: str, targets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Fetch and check out what dvc.lock names (of the `targets` stages, when given); outputs the remote lacks
+    are rebuilt by their stages."""
+    return _transfer("pull", project_dir, remote, ["--allow-missing"], targets)
 
 
 @task(
@@ -253,6 +256,7 @@ def dvc_pull(project_dir: str, remote: str) -> dict[str, Any]:
     retry_delay_seconds=RETRY_DELAYS,
     retry_condition_fn=retry_unless_timed_out,
 )
-def dvc_push(project_dir: str, remote: str) -> dict[str, Any]:
-    """Send every cached output (data, embeddings, checkpoints, model, evaluation) to the remote."""
-    return _transfer("push", project_dir, remote, [])
+def dvc_push(project_dir: str, remote: str, targets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Send every cached output (data, embeddings, checkpoints, model, evaluation), or the `targets` stages',
+    to the remote."""
+    return _transfer("push", project_dir, remote, [], targets)

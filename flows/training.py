@@ -81,17 +81,19 @@ def training_flow(
         remote = default_remote(str(project)) if pull or push else None
         transfers: list[dict[str, Any]] = []
         with run_overrides.applied(project, overrides):
+            stages = stages_until(until)
+            targets = stages if until is not None else ()  # a partial run moves its own stages' outputs
             if remote and pull:
-                transfers.append(_bounded("pull", dvc_pull, limits)(str(project), remote))
+                transfers.append(_bounded("pull", dvc_pull, limits)(str(project), remote, targets))
             results = [
                 _bounded(stage, run_stage, limits)(
                     stage, str(project), lock_held=True, dask_scheduler=dask_scheduler
                 )
-                for stage in stages_until(until)
+                for stage in stages
             ]
             feedback = human_feedback(str(project)) if until is None else None
             if remote and push:
-                transfers.append(_bounded("push", dvc_push, limits)(str(project), remote))
+                transfers.append(_bounded("push", dvc_push, limits)(str(project), remote, targets))
         summary = summarize(project, results, overrides, transfers, mlflow_ui_url, feedback)
     publish(summary)
     return summary

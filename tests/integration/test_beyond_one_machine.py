@@ -239,17 +239,21 @@ def test_data_stages_on_a_dask_cluster_through_the_flow_match_one_process_with_a
     run_stages(one, ProjectPaths.at(alone), "ingest", "validate")
 
     project = dvc_project(tmp_path / "cluster", raw)
+    dvc(project, "remote", "add", "--default", "local", str(tmp_path / "remote"))
     env = tool_env(PREFECT_HOME=str(project / ".prefect"))
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         killer = _WorkerKiller(cluster.scheduler_address)
         killer.start()
         command = [str(VENV_BIN / "t2igan"), "flow", "run", "--json", "--until", "validate"]
-        command += ["--no-pull", "--no-push", "--dask-scheduler", cluster.scheduler_address]
+        command += ["--dask-scheduler", cluster.scheduler_address]  # pull and push the data stages' outputs
         output = checked(command, project, env, timeout=600)
         killer.stop.set()
         killer.join(timeout=30)
     assert killer.killed, "no worker held a decoding task to kill"
     assert '"stage": "validate"' in output
+    pushed = {path.name for path in (tmp_path / "remote").rglob("*") if path.is_file()}
+    shard_md5 = {_md5(path)[2:] for path in (project / "data" / "clean" / "images").glob("*.tar")}
+    assert len(shard_md5) == 5 and shard_md5 <= pushed  # every store shard (240 images, 50 a shard) went there
     for directory in ("data/ingest", "data/clean"):
         assert _digests(project / directory) == _digests(alone / directory), directory
     rejected = pd.read_parquet(project / "data" / "clean" / "rejected.parquet")
