@@ -16,16 +16,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from _project import project, run_stages
+from _project import peak_rss_gib, project, run_stages
 from t2igan.config import StreamParams
 from t2igan.training.data import BatchSampler, TrainingSet
 from t2igan.training.stream import StreamingSampler
@@ -131,22 +128,7 @@ def peak_rss(images: int, steps: int) -> float:
         f"rss{images}",
     )
     run_stages(params, paths, "ingest", "validate", "embed")
-    launcher = (
-        "import resource, subprocess, sys\n"
-        "code = subprocess.run(sys.argv[1:]).returncode\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-        "sys.exit(code)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", launcher, str(Path(sys.executable).parent / "t2igan"), "train"],
-        cwd=paths.root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{paths.root / 'mlruns' / 'mlflow.db'}"},
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"t2igan train failed:\n{done.stderr[-3000:]}")
-    return int(done.stdout.strip().splitlines()[-1]) / 2**20
+    return peak_rss_gib(paths, "train")
 
 
 def main() -> None:

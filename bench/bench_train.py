@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -204,34 +202,18 @@ def compare_steps(
 
 def peak_rss_of_training(num_train: int, steps: int) -> dict[str, float]:
     """Prepare a default-config project with `num_train` images, then `t2igan train` in a child process."""
-    from _project import project, run_stages
+    from _project import peak_rss_gib, project, run_stages
 
     paths, params = project(
         {"data": {"synthetic": {"num_train": num_train}}, "train": {"steps": steps, "sample_every": steps}},
         f"rss{num_train}",
     )
     run_stages(params, paths, "ingest", "validate", "embed")
-    launcher = (
-        "import resource, subprocess, sys\n"
-        "code = subprocess.run(sys.argv[1:]).returncode\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-        "sys.exit(code)\n"
-    )
-    t2igan = str(Path(sys.executable).parent / "t2igan")
-    done = subprocess.run(
-        [sys.executable, "-c", launcher, t2igan, "train"],
-        cwd=paths.root,  # its params.yaml
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{paths.root / 'mlruns' / 'mlflow.db'}"},
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"t2igan train failed:\n{done.stderr[-3000:]}")
-    peak_kib = int(done.stdout.strip().splitlines()[-1])
+    peak_gib = peak_rss_gib(paths, "train")
     metrics = json.loads(paths.metrics("train").read_text())
     return {
         "num_train": num_train,
-        "peak_rss_gib": peak_kib / 2**20,
+        "peak_rss_gib": peak_gib,
         "images_per_second": metrics["images_per_second"],
     }
 

@@ -33,6 +33,7 @@ from tests.support.project import (
     run_stages,
     tiny_params_dict,
     tool_env,
+    train_killed_after,
 )
 from tests.support.services import free_port
 from tests.support.shards import good_members, photo_samples, write_tar
@@ -137,14 +138,7 @@ def test_training_streams_from_s3_and_a_run_killed_with_sigkill_resumes_bit_iden
     killed.image_shards.mkdir()
     shutil.copy(straight.image_shards / "index.json", killed.image_shards / "index.json")
     reset_mlflow()
-    process = subprocess.Popen([str(VENV_BIN / "t2igan"), "train"], cwd=killed.root, env=tool_env(**team))
-    checkpoint = killed.checkpoints_dir / "ckpt-00000008.pt.sha256"
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    train_killed_after(killed, 8, tool_env(**team))
     resumed = cli("train", cwd=killed.root, env=tool_env(**team), timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert 8 <= read_json(killed.metrics("train"))["resumed_from"] < 24

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from t2igan.config import parse_params
 from t2igan.io import read_json
-from tests.support.project import VENV_BIN, reset_mlflow, run_stages, tiny_params_dict, tool_env
+from tests.support.project import (
+    VENV_BIN,
+    reset_mlflow,
+    run_stages,
+    tiny_params_dict,
+    tool_env,
+    train_killed_after,
+)
 from tests.support.templates import ProjectTemplates
 from tests.unit.stages.test_train import weights_hash
 
@@ -32,14 +37,7 @@ def test_a_run_killed_with_sigkill_and_resumed_ends_bit_identical(
 
     killed = templates.project(tmp_path / "killed", raw, *data)
     reset_mlflow()
-    process = subprocess.Popen([str(VENV_BIN / "t2igan"), "train"], cwd=killed.root, env=tool_env())
-    first = killed.checkpoints_dir / "ckpt-00000020.pt.sha256"
-    deadline = time.monotonic() + 300
-    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    train_killed_after(killed, 20)
     assert not (killed.model_dir / "generator.safetensors").exists()
 
     resumed = subprocess.run(

@@ -8,9 +8,11 @@ import hashlib
 import importlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -231,3 +233,16 @@ def set_generator_weights(paths: ProjectPaths, original: dict[str, Any], noise: 
             tensor = tensor + torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype) * scale
         perturbed[key] = tensor.contiguous()
     save_file(perturbed, str(paths.model_dir / "generator.safetensors"))
+
+
+def train_killed_after(project: ProjectPaths, checkpoint_step: int, env: dict[str, str] | None = None) -> None:
+    """`t2igan train` in `project`, killed with SIGKILL as soon as the checkpoint of `checkpoint_step` landed;
+    the test fails if training finished before it could be killed."""
+    process = subprocess.Popen([str(VENV_BIN / "t2igan"), "train"], cwd=project.root, env=env or tool_env())
+    landed = project.checkpoints_dir / f"ckpt-{checkpoint_step:08d}.pt.sha256"
+    deadline = time.monotonic() + 300
+    while not landed.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
