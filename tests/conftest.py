@@ -42,6 +42,7 @@ LONGEST_FIRST = (
     "integration/test_flow_e2e.py",
     "integration/test_team_mode.py",
     "unit/metrics/test_fid.py",
+    "integration/test_beyond_one_machine.py",
     "integration/test_language_models.py",
     "integration/test_studio.py",
     "unit/training/test_trainer.py",
