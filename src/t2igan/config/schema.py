@@ -209,6 +209,15 @@ class TrainParams(_Strict):
         1.0, ge=0, description="weight of the in-batch image-sentence contrastive loss for D and G; 0 = off"
     )
     contrastive_temperature: float = Field(0.1, gt=0)
+    mode_seeking_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of MSGAN's mode-seeking term in G's loss (two noises per caption must give two "
+        "images); 0 = off",
+    )
+    mode_seeking_pairs: int = Field(
+        8, ge=1, description="captions of each batch drawn with a second noise for the mode-seeking term"
+    )
     updates: Literal["alternating", "simultaneous"] = Field(
         "alternating",
         description="simultaneous: G's gradient from D's own pass over the fakes (one D forward fewer)",

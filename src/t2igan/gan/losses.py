@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from t2igan.gan.conditioning import Words
 from t2igan.gan.discriminator import Discriminator
 
+MODE_SEEKING_EPS = 1e-5
+
 
 def d_hinge(real: torch.Tensor, fake: torch.Tensor, mismatched: torch.Tensor) -> torch.Tensor:
     """Real pairs above +1; fake images and real images with the wrong caption below -1 (half weight each)."""
@@ -35,6 +37,20 @@ def contrastive(scores: torch.Tensor, temperature: float, symmetric: bool) -> to
     if symmetric:
         loss = 0.5 * (loss + F.cross_entropy(logits.T, target))
     return loss
+
+
+def mode_seeking(
+    first: torch.Tensor, second: torch.Tensor, z_first: torch.Tensor, z_second: torch.Tensor
+) -> torch.Tensor:
+    """MSGAN's term (Mao et al. 2019): the reciprocal of how far two images of one caption are apart per unit of
+    noise apart, mean absolute differences, over the pairs.
+
+    G minimises it, so a generator that maps two noises to one image pays most; once its images differ the
+    term flattens (1/x), leaving the adversarial losses in charge. The epsilon keeps an exact collapse finite.
+    """
+    images = (first - second).abs().flatten(1).mean(dim=1)
+    noises = (z_first - z_second).abs().flatten(1).mean(dim=1)
+    return 1.0 / ((images / noises).mean() + MODE_SEEKING_EPS)
 
 
 def matching_aware_gp(

@@ -31,7 +31,7 @@ from t2igan.gan.conditioning import Words, normalize_text
 from t2igan.gan.discriminator import Discriminator
 from t2igan.gan.ema import make_ema, update_ema
 from t2igan.gan.generator import Generator
-from t2igan.gan.losses import contrastive, d_hinge, g_hinge, matching_aware_gp
+from t2igan.gan.losses import contrastive, d_hinge, g_hinge, matching_aware_gp, mode_seeking
 from t2igan.text.tuning import TokenBatch
 from t2igan.training.data import stream_seed
 from t2igan.training.distributed import World, average_gradients, average_scalars, broadcast_buffers
@@ -46,6 +46,7 @@ _MODULES = ("generator", "discriminator", "ema")  # the networks a checkpoint ho
 # Random streams of a step, per rank (stream_seed(seed, step, stream + 100 * rank)); 1 is the sampler's.
 NOISE_STREAM = 2
 AUGMENT_STREAM = 3
+MODE_SEEKING_STREAM = 4  # the second noise of the mode-seeking pairs
 
 
 @dataclass(frozen=True)
@@ -216,9 +217,9 @@ class Trainer:
         with self._autocast():
             judged = self._discriminator_pass(step, batch)
         if self.simultaneous:
-            loss_g = self._simultaneous_update(judged, batch)
+            loss_g = self._simultaneous_update(step, judged, batch)
         else:
-            loss_g = self._alternating_update(judged, batch)
+            loss_g = self._alternating_update(step, judged, batch)
         broadcast_buffers(self.generator, self.world)
         update_ema(self._average, self.generator, self.params.ema_decay, step)
         losses = self._averaged_losses(judged, loss_g)
@@ -284,6 +285,20 @@ class Trainer:
             loss = loss + p.contrastive_weight * contrastive(scores, p.contrastive_temperature, symmetric=False)
         return loss
 
+    def _mode_seeking(self, step: int, batch: _Batch, fake: torch.Tensor) -> torch.Tensor:
+        """The mode-seeking term: the first `mode_seeking_pairs` captions drawn again with another noise, each
+        pair of images compared (0 when the term is off). One extra G pass over a few images, no D pass."""
+        p = self.params
+        if p.mode_seeking_weight <= 0:
+            return torch.zeros((), device=self.device)
+        pairs = min(p.mode_seeking_pairs, batch.z.shape[0])
+        z = torch.randn(
+            pairs, self.gan.z_dim, generator=self._rng(step, MODE_SEEKING_STREAM), device=self.device
+        )
+        words = batch.words[:pairs] if batch.words is not None else None
+        again = self._g(z, batch.g_text[:pairs], words)
+        return p.mode_seeking_weight * mode_seeking(fake[:pairs], again, batch.z[:pairs], z)
+
     def _critic(self) -> list[tuple[nn.Module, torch.optim.Optimizer]]:
         """What D's loss updates: D, and the language model when it is adapted."""
         players: list[tuple[nn.Module, torch.optim.Optimizer]] = [(self.discriminator, self.opt_d)]
@@ -291,7 +306,7 @@ class Trainer:
             players.append((self.text.model, self.opt_t))
         return players
 
-    def _alternating_update(self, judged: _DiscriminatorPass, batch: _Batch) -> torch.Tensor:
+    def _alternating_update(self, step: int, judged: _DiscriminatorPass, batch: _Batch) -> torch.Tensor:
         """D's step, then G's against the updated D (a second pass of D over the same fakes)."""
         self._update(self._critic(), judged.loss_d)
         with _frozen(self.discriminator):  # G's step: no gradient for D's weights
@@ -299,13 +314,15 @@ class Trainer:
                 features = self._d_features(batch.augment(judged.fake))
                 logits = self._d_head(features, batch.g_text, batch.words)
                 loss_g = self._generator_loss(features, logits, batch.g_text)
+                loss_g = loss_g + self._mode_seeking(step, batch, judged.fake)
             self._update([(self.generator, self.opt_g)], loss_g)
         return loss_g
 
-    def _simultaneous_update(self, judged: _DiscriminatorPass, batch: _Batch) -> torch.Tensor:
+    def _simultaneous_update(self, step: int, judged: _DiscriminatorPass, batch: _Batch) -> torch.Tensor:
         """Both players' gradients from the same D: D's from its loss, G's through D's activations only."""
         with self._autocast():
             loss_g = self._generator_loss(judged.fake_features, judged.fake_logits, batch.text)
+            loss_g = loss_g + self._mode_seeking(step, batch, judged.fake)
         critic, generator = self._critic(), [(self.generator, self.opt_g)]
         for updated, loss, keep_graph in ((critic, judged.loss_d, True), (generator, loss_g, False)):
             params = [param for model, _ in updated for param in model.parameters() if param.requires_grad]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from t2igan.gan.discriminator import Discriminator
-from t2igan.gan.losses import contrastive, d_hinge, g_hinge, matching_aware_gp
+from t2igan.gan.losses import MODE_SEEKING_EPS, contrastive, d_hinge, g_hinge, matching_aware_gp, mode_seeking
 from tests.support.project import tiny_gan
 
 
@@ -20,6 +20,19 @@ def test_contrastive_loss_values() -> None:
     swapped = confident[[1, 0, 2, 3]]
     assert contrastive(swapped, 0.1, symmetric=False).item() > 9.0
     assert contrastive(swapped, 0.1, symmetric=True).item() > 9.0
+
+
+def test_mode_seeking_is_the_reciprocal_of_image_over_noise_distance() -> None:
+    z1, z2 = torch.zeros(2, 6), torch.ones(2, 6)  # mean absolute noise difference 1
+    images = torch.zeros(2, 3, 4, 4)
+    assert mode_seeking(images, images, z1, z2).item() == pytest.approx(1 / MODE_SEEKING_EPS)  # noise ignored
+    apart = images + torch.tensor([0.5, 0.25])[:, None, None, None]
+    assert mode_seeking(images, apart, z1, z2).item() == pytest.approx(1 / (0.375 + MODE_SEEKING_EPS))
+    assert mode_seeking(images, apart, z1, 2 * z2).item() == pytest.approx(1 / (0.1875 + MODE_SEEKING_EPS))
+    # Its gradient pushes the two images apart.
+    moving = apart.clone().requires_grad_(True)
+    mode_seeking(images, moving, z1, z2).backward()
+    assert moving.grad is not None and (moving.grad < 0).all()
 
 
 def test_hinge_losses() -> None:

@@ -165,6 +165,26 @@ def test_contrastive_training_teaches_d_to_pick_each_images_caption() -> None:
     assert not torch.equal(best_matches(without), torch.arange(4))
 
 
+def test_the_mode_seeking_term_makes_two_noises_give_two_images() -> None:
+    """Same data, same seeds: with the term, G's images of one caption under two noises end further apart
+    than without it; the term's off state is the default step, bit for bit."""
+    images, text = _batch()
+    noises = torch.randn(2, tiny_gan().z_dim, generator=torch.Generator().manual_seed(7))
+
+    def spread(weight: float) -> float:
+        trainer = _trainer(mode_seeking_weight=weight, mode_seeking_pairs=2)
+        for step in range(30):
+            trainer.step(step, images, text)
+        with torch.no_grad():
+            trainer.generator.eval()
+            pair = trainer.generator(noises, text[:1].expand(2, -1))
+        return float((pair[0] - pair[1]).abs().mean())
+
+    assert spread(1.0) > 1.5 * spread(0.0)
+    off, default = _trainer(mode_seeking_weight=0.0), _trainer()
+    assert off.step(0, images, text) == default.step(0, images, text)
+
+
 def test_a_contrastive_weight_without_the_head_is_refused() -> None:
     headless = tiny_gan(contrastive_dim=0)
     with pytest.raises(ConfigError, match="contrastive head"):
