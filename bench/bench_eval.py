@@ -27,7 +27,7 @@ import torch
 from _project import project, run_stages
 from t2igan.data.store import open_store
 from t2igan.metrics.features import extract
-from t2igan.metrics.inception import InceptionFeatures
+from t2igan.vision.inception import InceptionFeatures
 
 
 def timed(fn):

@@ -183,7 +183,7 @@ def prefect_database(templates: ProjectTemplates) -> Path:
 @pytest.fixture(scope="session")
 def inception() -> Any:
     """The FID network, loaded once per test session."""
-    from t2igan.metrics.inception import InceptionFeatures
+    from t2igan.vision.inception import InceptionFeatures
 
     return InceptionFeatures()
 
@@ -195,7 +195,7 @@ def reference_features(templates: ProjectTemplates) -> dict[str, Any]:
     import numpy as np
 
     from t2igan.metrics.features import extract
-    from t2igan.metrics.inception import InceptionFeatures
+    from t2igan.vision.inception import InceptionFeatures
     from tests.support.fid_reference import SETS, batches, load_set
 
     def build(directory: Path) -> None:
@@ -206,3 +206,12 @@ def reference_features(templates: ProjectTemplates) -> dict[str, Any]:
 
     built = templates.built("fid-reference-features", build)
     return {name: np.load(built / f"{name}.npy") for name in SETS}
+
+
+@pytest.fixture(scope="session")
+def tiny_vision_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny random model of each vision family (tests/support/tiny_vision.py), saved once per session."""
+    from tests.support.tiny_vision import KINDS, build
+
+    where = tmp_path_factory.mktemp("tiny-vision")
+    return {kind: build(kind, where) for kind in KINDS}

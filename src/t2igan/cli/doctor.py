@@ -49,7 +49,7 @@ def checks(project: Path | None) -> list[tuple[str, bool, str]]:
     check("text encoder (offline)", encoder)
 
     def inception() -> str:
-        from t2igan.metrics.inception import default_inception_path
+        from t2igan.vision.inception import default_inception_path
 
         return str(default_inception_path())
 

@@ -8,6 +8,7 @@ key, never a silently ignored setting. Reading the files and layering them is `t
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -160,6 +161,16 @@ class ModelParams(_Strict):
         "(needs embed.token_states)",
     )
     word_blocks: int = Field(2, ge=1, description="G's last blocks that attend to words (word_attention)")
+    d_backbone: str | None = Field(
+        None,
+        description="D judges through this frozen pretrained vision network: 'inception' (the packaged FID "
+        "Inception) or a Hugging Face vision checkpoint (CLIP/SigLIP, DINOv2, ViT, ConvNeXt); null = none",
+    )
+    d_backbone_resolution: int | None = Field(
+        None,
+        ge=8,
+        description="side the images are resized to for the backbone; null = its own (Inception 299)",
+    )
 
 
 class TextTuningParams(_Strict):
@@ -302,6 +313,11 @@ class EvaluateParams(_Strict):
     diversity_seeds: int = Field(
         8, ge=2, description="images per caption whose pairwise distances are measured"
     )
+    feature_networks: dict[str, str] = Field(
+        default_factory=dict,
+        description="fd_<name>: a Fréchet distance in each named network's space (a Hugging Face vision "
+        "checkpoint: DINOv2 is the current recommendation, CLIP/SigLIP, ViT, ConvNeXt), beside FID",
+    )
     device: str = "auto"
     judge: JudgeParams = JudgeParams()
     retrieval: RetrievalParams = RetrievalParams()
@@ -342,6 +358,17 @@ class RegisterParams(_Strict):
     )
     confidence: float = Field(0.9, gt=0, lt=1, description="two-sided confidence of the gain intervals")
     resamples: int = Field(200, ge=10, description="half-samples (FID) and bootstrap draws (alignment)")
+    primary_metric: str = Field(
+        "fid",
+        pattern=r"^(fid|fd_\w+)$",
+        description="the distance the gate reads first: fid (Inception) or an fd_<name> of "
+        "evaluate.feature_networks",
+    )
+    allow_primary_on_d_backbone: bool = Field(
+        False,
+        description="let the gate read a distance in the network D judges through (refused by default: D can "
+        "win that distance without better images)",
+    )
     human_gate: HumanGateParams = HumanGateParams()
 
 
@@ -375,6 +402,35 @@ class Params(_Strict):
                 f"with train.text.finetune: {self.train.text.finetune} yet"
             )
         return self
+
+    @model_validator(mode="after")
+    def _the_gate_reads_a_network_d_does_not_judge_through(self) -> Params:
+        """A discriminator judging through a network teaches G that network's statistics: a distance in the
+        same space then improves without better images (Kynkäänniemi et al. 2023). Refused unless asked for."""
+        primary, networks = self.register_.primary_metric, self.evaluate.feature_networks
+        if primary != "fid" and primary.removeprefix("fd_") not in networks:
+            raise ValueError(
+                f"register.primary_metric: {primary} names no network of evaluate.feature_networks "
+                f"({', '.join(sorted(networks)) or 'none given'})"
+            )
+        backbone = self.train.model.d_backbone
+        if backbone is None or self.register_.allow_primary_on_d_backbone:
+            return self
+        read = "inception" if primary == "fid" else networks[primary.removeprefix("fd_")]
+        if _network_key(read) == _network_key(backbone):
+            raise ValueError(
+                f"register.primary_metric: {primary} is measured in {read!r}, the network "
+                "train.model.d_backbone judges through, which G can win without better images; gate on an "
+                "fd_<name> of another network (evaluate.feature_networks), or set "
+                "register.allow_primary_on_d_backbone: true"
+            )
+        return self
+
+
+def _network_key(source: str) -> str:
+    """One name for one checkpoint however it is written (a directory by its resolved path)."""
+    path = Path(source).expanduser()
+    return str(path.resolve()) if path.is_dir() else source
 
 
 def section_hash(*sections: BaseModel) -> str:

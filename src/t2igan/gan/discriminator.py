@@ -7,6 +7,8 @@ per position of its 4x4 map, the words that position attends to.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,6 +16,15 @@ from torch import nn
 from t2igan.gan.architecture import GANConfig, widths
 from t2igan.gan.conditioning import Words
 from t2igan.gan.word_attention import WordAttention
+from t2igan.vision.backbone import Backbone
+from t2igan.vision.families import load_backbone
+
+
+def load_d_backbone(config: GANConfig) -> Backbone | None:
+    """The frozen network `config.d_backbone` names, at `d_backbone_resolution` (None when D has none)."""
+    if config.d_backbone is None:
+        return None
+    return load_backbone(config.d_backbone, config.d_backbone_resolution)
 
 
 class DownBlock(nn.Module):
@@ -41,15 +52,45 @@ class DownBlock(nn.Module):
         return self.shortcut(F.avg_pool2d(x, 2)) + self.gate * self.residual(x)
 
 
+class ScaleHead(nn.Module):
+    """One backbone map to D's 4x4 grid: a 1x1 projection, pooled to 8x8 at most, one down block."""
+
+    def __init__(self, in_ch: int, out_ch: int, gate_init: float) -> None:
+        super().__init__()
+        self.project = nn.Conv2d(in_ch, out_ch, 1)
+        self.down = DownBlock(out_ch, out_ch, gate_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.project(x), 0.2)
+        h = F.adaptive_avg_pool2d(h, 8)  # a map smaller than 8x8 is spread over it
+        return self.down(h)
+
+
 class Discriminator(nn.Module):
-    def __init__(self, config: GANConfig) -> None:
+    def __init__(self, config: GANConfig, backbone: Backbone | None = None) -> None:
+        """`backbone`: the frozen network of `config.d_backbone`, built by the caller (`load_d_backbone`).
+
+        It is held outside the module tree: not in `state_dict` (checkpoints hold what trains; the network's
+        weights come from where `d_backbone` names), not in `parameters()` (no optimizer or gradient
+        averaging sees it), yet moved with D by `.to()`.
+        """
         super().__init__()
         self.config = config
+        if (backbone is None) != (config.d_backbone is None):
+            raise ValueError("a discriminator with d_backbone needs its backbone, and one without none")
+        object.__setattr__(self, "backbone", backbone)
         chans = widths(config.d_nf, config.levels)[::-1]  # finest level first
-        self.from_rgb = nn.Conv2d(3, chans[0], 3, 1, 1)
-        self.blocks = nn.Sequential(
-            *(DownBlock(chans[i], chans[i + 1], config.d_gate_init) for i in range(config.levels))
-        )
+        if backbone is None:
+            self.from_rgb = nn.Conv2d(3, chans[0], 3, 1, 1)
+            self.blocks = nn.Sequential(
+                *(DownBlock(chans[i], chans[i + 1], config.d_gate_init) for i in range(config.levels))
+            )
+        else:
+            # Projected GAN / StyleGAN-T: trainable heads on each frozen map, joined on the 4x4 grid.
+            self.scale_heads = nn.ModuleList(
+                ScaleHead(channels, chans[-1], config.d_gate_init) for channels in backbone.channels
+            )
+            self.mix = nn.Conv2d(chans[-1] * len(backbone.channels), chans[-1], 1)
         self.text_proj = nn.Linear(config.text_dim, config.cond_dim)
         # Word context beside the sentence in the joint head, its values started at zero (a no-op at first)
         self.word_context: WordAttention | None = None
@@ -75,9 +116,30 @@ class Discriminator(nn.Module):
             self.contrast_image = nn.Linear(chans[-1] * 16, config.contrastive_dim)
             self.contrast_text = nn.Linear(config.text_dim, config.contrastive_dim)
 
+    backbone: Backbone | None
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Discriminator:
+        """`.to()`, `.float()` and the like reach the backbone too (it is not a registered child)."""
+        if self.backbone is not None:
+            self.backbone._apply(fn, recurse)
+        return super()._apply(fn, recurse)
+
+    def observe(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """What D's trainable layers read: the images themselves, or the frozen backbone's maps of them.
+
+        The matching-aware penalty is taken with respect to these (for a backbone: its maps, so the penalty
+        never backpropagates through the frozen network twice)."""
+        return [images] if self.backbone is None else self.backbone(images)
+
+    def features_from(self, observed: list[torch.Tensor]) -> torch.Tensor:
+        """`observe`'s output -> [B, C, 4, 4]."""
+        if self.backbone is None:
+            return self.blocks(self.from_rgb(observed[0]))
+        return self.mix(torch.cat([head(x) for head, x in zip(self.scale_heads, observed, strict=True)], 1))
+
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, S, S] in [-1, 1] -> [B, C, 4, 4]."""
-        return self.blocks(self.from_rgb(images))
+        return self.features_from(self.observe(images))
 
     def head(self, features: torch.Tensor, text: torch.Tensor, words: Words | None = None) -> torch.Tensor:
         """Joint image-sentence logit, [B]; `text` normalised with `normalize_text` by the caller, `words` the

@@ -64,11 +64,12 @@ def matching_aware_gp(
     """Return (penalty, real features, real logits) from one pass, which the hinge terms then reuse.
 
     With word attention the words are an input of the pass but not of the penalty: it stays DF-GAN's, with
-    respect to the image and the sentence (the words' states are of the same captions)."""
-    images = images.detach().requires_grad_(True)
+    respect to the image and the sentence (the words' states are of the same captions). With a pretrained
+    backbone in D, with respect to its maps of the image (what D's trainable layers read) and the sentence."""
+    observed = [x.detach().requires_grad_(True) for x in disc.observe(images.detach())]
     text = text.detach().requires_grad_(True)
-    features = disc.features(images)
+    features = disc.features_from(observed)
     logits = disc.head(features, text, words)
-    grad_img, grad_text = torch.autograd.grad(logits.sum(), (images, text), create_graph=True)
-    norm = torch.cat([grad_img.flatten(1), grad_text.flatten(1)], dim=1).norm(2, dim=1)
+    grads = torch.autograd.grad(logits.sum(), (*observed, text), create_graph=True)
+    norm = torch.cat([grad.flatten(1) for grad in grads], dim=1).norm(2, dim=1)
     return weight * norm.pow(power).mean(), features, logits

@@ -16,6 +16,7 @@ from t2igan.metrics.alignment import attribute_reading
 from t2igan.metrics.context import EvalContext
 from t2igan.metrics.distances import distances
 from t2igan.metrics.diversity import diversity_reading
+from t2igan.metrics.feature_networks import feature_pair
 from t2igan.metrics.fid import frechet_distance
 from t2igan.metrics.figures import ALIGNMENT, FIGURES
 from t2igan.metrics.hard_prompt_alignment import hard_prompt_alignment
@@ -98,6 +99,16 @@ def attributes(context: EvalContext) -> dict[str, Any]:
 def r_precision(context: EvalContext) -> dict[str, Any]:
     """Does a generated image retrieve its own caption among 99 others (data without attributes)."""
     return retrieval_alignment(context) if wanted(context) else {}
+
+
+@register_metric("feature_networks")
+def feature_networks(context: EvalContext) -> dict[str, Any]:
+    """Fréchet distances on the same images in other networks' spaces (`evaluate.feature_networks`)."""
+    out: dict[str, Any] = {}
+    for name in context.cfg.feature_networks:
+        pair = feature_pair(context, name)
+        out[pair.name] = frechet_distance(pair.real, pair.fake)
+    return out
 
 
 @register_metric("diversity")

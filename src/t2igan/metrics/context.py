@@ -31,10 +31,10 @@ from t2igan.gan.conditioning import CaptionFeatures, cached_caption_features, ca
 from t2igan.gan.export import WEIGHTS_FILE, load_generator
 from t2igan.gan.sampling import generate
 from t2igan.io import sha256_file
-from t2igan.metrics.inception import InceptionFeatures
 from t2igan.paths import ProjectPaths
 from t2igan.text.embeddings import TokenStates, load_embeddings, load_token_states, read_encoder_record
 from t2igan.text.tuning import TUNING_DIR
+from t2igan.vision.inception import InceptionFeatures
 
 if TYPE_CHECKING:
     from t2igan.text.encoder import TextEncoder

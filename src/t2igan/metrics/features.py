@@ -13,14 +13,26 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from t2igan.io import atomic_path
-from t2igan.metrics.inception import InceptionFeatures
 from t2igan.pixels import channels_first
 from t2igan.progress import Progress
+
+
+class FeatureNetwork(Protocol):
+    """uint8 NCHW images -> float [N, num_features]; `identity` names it for cache keys (Inception, or a
+    network of `evaluate.feature_networks`)."""
+
+    num_features: int
+
+    @property
+    def identity(self) -> str: ...
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
 
 
 def cache_key(**parts: object) -> str:
@@ -29,7 +41,7 @@ def cache_key(**parts: object) -> str:
 
 
 def extract(
-    network: InceptionFeatures, batches: Iterable[np.ndarray | torch.Tensor], progress: Progress | None = None
+    network: FeatureNetwork, batches: Iterable[np.ndarray | torch.Tensor], progress: Progress | None = None
 ) -> np.ndarray:
     """float32 [N, 2048] features of uint8 image batches (`progress` advanced by each batch's images)."""
     parts = []
@@ -41,7 +53,7 @@ def extract(
 
 
 def cached_features(
-    network: InceptionFeatures,
+    network: FeatureNetwork,
     cache: Path,
     batches: Callable[[], Iterable[np.ndarray | torch.Tensor]],
     progress: Callable[[], Progress] | None = None,

@@ -21,8 +21,8 @@ from t2igan.data.sharded_store import ShardedStore, ShardIndex, decode_png, read
 from t2igan.data.tasks import run_tasks
 from t2igan.io import atomic_path
 from t2igan.metrics.features import cache_key, extract
-from t2igan.metrics.inception import InceptionFeatures
 from t2igan.metrics.rows import batches
+from t2igan.vision.inception import InceptionFeatures
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """The promotion policy: who becomes @champion when a new version is registered.
 
 Each new version becomes @challenger. It becomes @champion when there is none yet, or when it beats the
-champion re-scored on the same data (t2igan.registry.rescore) by more than the noise: the lower bound of the
-FID gain's interval must exceed `register.fid_margin`, and neither alignment nor per-caption diversity may be
-worse by more than `register.alignment_tolerance` / `register.diversity_tolerance` beyond its interval.
+champion re-scored on the same data (t2igan.registry.rescore) by more than the noise: the lower bound of
+the gain's interval in the primary distance (`register.primary_metric`: FID, or an fd_<name> of
+`evaluate.feature_networks`) must exceed `register.fid_margin`, and neither alignment nor per-caption
+diversity may be worse by more than `register.alignment_tolerance` / `register.diversity_tolerance` beyond
+its interval.
 Where the champion cannot be re-scored (another text encoder), the stored figures (the metrics of each
 version's logged model, t2igan.registry.aliases) are compared as before, and the reason says so; FIDs are then
 compared only under the same sample count (fid_1k vs fid_1k): FID is biased by it. Experiments (`dvc exp run`,
@@ -66,7 +68,9 @@ def gain(name: str, ours: float, theirs: float) -> float:
 def decide(challenger: dict[str, Any], champion: dict[str, Any] | None, policy: RegisterParams) -> Decision:
     if champion is None:
         return Decision(True, "no champion yet")
-    name = challenger["fid_name"]
+    name = challenger["fid_name"] if policy.primary_metric == "fid" else policy.primary_metric
+    if name not in challenger:
+        return Decision(False, f"the challenger has no {name} (register.primary_metric); not comparable")
     if name not in champion:
         return Decision(False, f"champion has no {name} (measured {champion.get('fid_name')}); not comparable")
     new_fid, old_fid = float(challenger[name]), float(champion[name])

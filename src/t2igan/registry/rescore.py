@@ -23,6 +23,7 @@ from t2igan.metrics.alignment import attribute_reading
 from t2igan.metrics.context import EvalContext
 from t2igan.metrics.distances import distances
 from t2igan.metrics.diversity import diversity_reading
+from t2igan.metrics.feature_networks import FD_PREFIX, feature_pair
 from t2igan.metrics.fid import frechet_distance
 from t2igan.metrics.figures import ALIGNMENT, DIVERSITY
 from t2igan.metrics.noise import Interval, fid_gain, mean_gain
@@ -36,8 +37,8 @@ class Comparison:
     """Challenger and champion measured together; gains are positive when the challenger is better."""
 
     champion_version: str
-    fid_name: str
-    challenger: dict[str, float]  # fid and, where measured, alignment
+    fid_name: str  # the primary distance's figure: fid_<n>, or fd_<name> (register.primary_metric)
+    challenger: dict[str, float]  # the primary distance and, where measured, alignment
     champion: dict[str, float]
     fid: Interval
     alignment: Interval | None  # None on data without attributes (R-precision is not paired per image)
@@ -72,11 +73,10 @@ def compare(params: Params, paths: ProjectPaths, champion_version: str, champion
     policy, seed = params.register_, params.evaluate.seed
     ours = EvalContext(params, paths)
     theirs = EvalContext(params, paths, model_dir=champion_dir)
-    a, b = distances(ours), distances(theirs)
-    name = a.fid_name
-    challenger = {name: frechet_distance(a.real, a.fake)}
-    champion = {name: frechet_distance(b.real, b.fake)}
-    fid = fid_gain(a.real, a.fake, b.fake, policy.confidence, policy.resamples, seed)
+    name, real, mine_fake, other_fake = _primary_features(policy.primary_metric, ours, theirs)
+    challenger = {name: frechet_distance(real, mine_fake)}
+    champion = {name: frechet_distance(real, other_fake)}
+    fid = fid_gain(real, mine_fake, other_fake, policy.confidence, policy.resamples, seed)
     alignment = None
     if ours.vocab:
         ours_read, theirs_read = attribute_reading(ours), attribute_reading(theirs)
@@ -95,6 +95,19 @@ def compare(params: Params, paths: ProjectPaths, champion_version: str, champion
     return Comparison(
         champion_version, name, challenger, champion, fid, alignment, ours.manifest_sha, diversity
     )
+
+
+def _primary_features(
+    primary: str, ours: EvalContext, theirs: EvalContext
+) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    """(figure name, real features, challenger's, champion's) in the space the gate reads first: Inception
+    (fid_<n>) or a network of evaluate.feature_networks (fd_<name>). Both read the same real images."""
+    if primary == "fid":
+        a, b = distances(ours), distances(theirs)
+        return a.fid_name, a.real, a.fake, b.fake
+    network = primary.removeprefix(FD_PREFIX)
+    pa, pb = feature_pair(ours, network), feature_pair(theirs, network)
+    return pa.name, pa.real, pa.fake, pb.fake
 
 
 def rescore_champion(

@@ -10,14 +10,13 @@ types have a masked-LM or a causal-LM head, so a new model type of a known kind 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from t2igan.errors import ConfigError
+from t2igan.hub import quiet_loading
 
 Family = Literal["encoder", "decoder", "encoder-decoder", "clip", "siglip"]
 Pooling = Literal["mean", "cls", "last", "max", "tower"]
@@ -68,27 +67,9 @@ def detect_family(config: Any, where: str) -> Family:
     )
 
 
-@contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """Loading a text tower from a full checkpoint leaves the vision tower's weights unused, as it should:
-    transformers' load report would print each of them as a warning, and a progress bar per load."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def load_model(path: Any, family: Family, dtype: torch.dtype) -> nn.Module:
     """The part of the checkpoint that embeds text: T5's encoder alone, CLIP/SigLIP's text tower."""
-    with _quiet_loading():
+    with quiet_loading():
         return _load(path, family, dtype)
 
 

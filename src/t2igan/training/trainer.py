@@ -28,7 +28,7 @@ from t2igan.errors import ConfigError, TrainingDiverged
 from t2igan.gan.architecture import GANConfig
 from t2igan.gan.augment import diff_augment
 from t2igan.gan.conditioning import Words, normalize_text
-from t2igan.gan.discriminator import Discriminator
+from t2igan.gan.discriminator import Discriminator, load_d_backbone
 from t2igan.gan.ema import make_ema, update_ema
 from t2igan.gan.generator import Generator
 from t2igan.gan.losses import contrastive, d_hinge, g_hinge, matching_aware_gp, mode_seeking
@@ -164,7 +164,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
         torch.manual_seed(params.seed)  # weight initialisation
         self.generator = _placed(Generator(gan), device, self.accel.memory_format)
-        self.discriminator = _placed(Discriminator(gan), device, self.accel.memory_format)
+        self.discriminator = _placed(Discriminator(gan, load_d_backbone(gan)), device, self.accel.memory_format)
         self._average = make_ema(self.generator)
         self.ema = cast(Generator, self._average.module)  # AveragedModel keeps a deep copy of G
         self._build_passes()

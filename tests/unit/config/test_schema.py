@@ -107,3 +107,33 @@ def test_a_missing_dataset_path_is_one_line_naming_the_key_not_the_section() -> 
         str(caught.value)
         == "params.yaml: data.path: source 'reed' needs data.path (the dataset directory or file)"
     )
+
+
+def test_a_gate_reading_the_network_d_judges_through_is_refused_in_one_line(tmp_path: Path) -> None:
+    raw = tiny_params_dict()
+    raw["train"]["model"]["d_backbone"] = "inception"
+    with pytest.raises(
+        ConfigError, match=r"register\.primary_metric: fid is measured in 'inception'"
+    ) as refused:
+        parse_params(raw)
+    assert "\n" not in str(refused.value)
+    raw["register"]["allow_primary_on_d_backbone"] = True  # explicitly allowed
+    assert parse_params(raw).train.model.d_backbone == "inception"
+    # An fd_<name> on the same checkpoint, however the path is written, is refused the same way.
+    dino = tmp_path / "dino"
+    dino.mkdir()
+    raw = tiny_params_dict()
+    raw["train"]["model"]["d_backbone"] = str(dino)
+    raw["evaluate"]["feature_networks"] = {"dino": str(tmp_path / "." / "dino"), "other": "org/another"}
+    raw["register"]["primary_metric"] = "fd_dino"
+    with pytest.raises(
+        ConfigError, match=r"fd_dino is measured in .*dino'.* the network train\.model\.d_backbone"
+    ):
+        parse_params(raw)
+    raw["register"]["primary_metric"] = "fd_other"  # another network: the intended use
+    assert parse_params(raw).register_.primary_metric == "fd_other"
+    raw["register"]["primary_metric"] = "fd_missing"
+    with pytest.raises(
+        ConfigError, match=r"fd_missing names no network of evaluate\.feature_networks \(dino, other\)"
+    ):
+        parse_params(raw)

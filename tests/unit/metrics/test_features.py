@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from t2igan.metrics.features import cache_key, cached_features
-from t2igan.metrics.inception import InceptionFeatures
+from t2igan.vision.inception import InceptionFeatures
 from tests.support.fid_reference import batches, load_set
 
 

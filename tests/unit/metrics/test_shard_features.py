@@ -13,9 +13,9 @@ from t2igan.data.sharded_store import ShardedStore, encode_shard
 from t2igan.data.store import open_images
 from t2igan.io import write_json
 from t2igan.metrics.features import extract
-from t2igan.metrics.inception import InceptionFeatures
 from t2igan.metrics.rows import batches
 from t2igan.metrics.shard_features import real_features
+from t2igan.vision.inception import InceptionFeatures
 from tests.support.project import tiny_params_dict
 from tests.support.templates import ProjectTemplates
 

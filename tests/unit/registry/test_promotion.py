@@ -147,3 +147,15 @@ def test_with_the_human_gate_on_a_winner_over_a_champion_waits_for_votes() -> No
     assert _held_for_votes(win, None, gated) == win  # the first version has nobody to be compared with
     assert _held_for_votes(loss, champion, gated) == loss  # a loser does not wait for votes
     assert _held_for_votes(win, champion, RegisterParams()) == win  # the gate off: promoted as before
+
+
+def test_the_gate_reads_the_primary_metric_first() -> None:
+    """With register.primary_metric: fd_dino the stored figures are compared on it, not on FID."""
+    policy = RegisterParams(fid_margin=1.0, alignment_tolerance=0.01, primary_metric="fd_dino")
+    better_fid_worse_fd = {**_m(10, 0.5), "fd_dino": 300.0}
+    champion = {**_m(50, 0.5), "fd_dino": 200.0}
+    decision = decide(better_fid_worse_fd, champion, policy)
+    assert not decision.promote and "fd_dino 300.000 does not beat the champion's 200.000" in decision.reason
+    assert decide({**_m(60, 0.5), "fd_dino": 150.0}, champion, policy).promote
+    refused = decide(_m(10, 0.5), champion, policy)
+    assert not refused.promote and "challenger has no fd_dino" in refused.reason

@@ -15,9 +15,9 @@ from t2igan.gan.export import WEIGHTS_FILE, load_generator, save_generator
 from t2igan.gan.generator import Generator
 from t2igan.io import read_json
 from t2igan.metrics import alignment
-from t2igan.metrics.inception import InceptionFeatures
 from t2igan.paths import ProjectPaths
 from t2igan.stages import evaluate
+from t2igan.vision.inception import InceptionFeatures
 from tests.support.markdown import table_after
 from tests.support.project import own_cache, reset_mlflow, run_stages, tiny_params_dict
 from tests.support.templates import ProjectTemplates

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,8 +12,11 @@ import torch
 from t2igan.config import ModelParams, TrainParams
 from t2igan.errors import ConfigError, TrainingDiverged
 from t2igan.gan.conditioning import normalize_text
+from t2igan.gan.export import load_generator, save_generator
+from t2igan.gan.generator import Generator
 from t2igan.training.trainer import Acceleration, LazyPenalty, Trainer
 from tests.support.project import REPO, tiny_gan
+from tests.support.tiny_vision import KINDS as TINY_VISION_KINDS
 
 
 def _trainer(seed: int = 0, **params: object) -> Trainer:
@@ -249,3 +253,41 @@ def test_precision_auto_is_float32_on_cpu_and_bfloat16_when_asked() -> None:
 
 def test_learning_rates_are_the_optimizers_own() -> None:
     assert _trainer(lr_g=1e-4, lr_d=3e-4).learning_rates() == {"lr_g": 1e-4, "lr_d": 3e-4}
+
+
+@pytest.mark.parametrize("kind", ["inception", *TINY_VISION_KINDS])
+def test_d_trains_through_a_frozen_backbone_and_leaves_it_unchanged(
+    kind: str, tiny_vision_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """A few steps with each family's tiny random model (the real Inception at its smallest size): D's heads
+    and G learn, the backbone's weights stay bit-identical and out of the checkpoint, the penalty is taken on
+    its maps; the served generator is the same kind of module as without a backbone."""
+    source = "inception" if kind == "inception" else str(tiny_vision_models[kind])
+    resolution = 75 if kind == "inception" else 32
+    gan = tiny_gan(d_backbone=source, d_backbone_resolution=resolution)
+    trainer = Trainer(gan, TrainParams(seed=0, gp_every=2), torch.device("cpu"))
+    backbone = trainer.discriminator.backbone
+    assert backbone is not None
+    frozen = {name: tensor.clone() for name, tensor in backbone.state_dict().items()}
+    heads = [p.clone() for p in trainer.discriminator.parameters()]
+    g_before = [p.clone() for p in trainer.generator.parameters()]
+    images, text = _batch()
+    losses = [trainer.step(step, images, text) for step in range(3)]
+    assert losses[0].gp is not None and losses[0].gp > 0 and losses[1].gp is None
+    assert all(torch.equal(frozen[name], tensor) for name, tensor in backbone.state_dict().items())
+    assert not backbone.training
+    moved = zip(heads, trainer.discriminator.parameters(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in moved)
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.generator.parameters(), strict=True))
+    # The checkpoint holds D's heads only; the served model is the generator alone, as without a backbone.
+    state = trainer.state_dict()
+    assert not any(key.startswith(("backbone", "model.")) for key in state["discriminator"])
+    plain = Trainer(tiny_gan(), TrainParams(seed=0, gp_every=2), torch.device("cpu"))
+    assert trainer.generator.state_dict().keys() == plain.generator.state_dict().keys()
+    save_generator(trainer.ema, tmp_path / "model", {})
+    served, _ = load_generator(tmp_path / "model")
+    assert isinstance(served, Generator)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(served.state_dict().values(), trainer.ema.state_dict().values(), strict=True)
+    )

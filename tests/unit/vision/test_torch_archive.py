@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2igan.metrics.inception import default_inception_path
-from t2igan.metrics.torch_archive import ArchiveError, read_tensors
+from t2igan.vision.inception import default_inception_path
+from t2igan.vision.torch_archive import ArchiveError, read_tensors
 
 
 def test_the_packaged_archive_yields_every_layer_by_its_attribute_path() -> None:
