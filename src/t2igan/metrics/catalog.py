@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from t2igan.metrics.alignment import attribute_reading
+from t2igan.metrics.clip_score import CLIP_SCORE_PREFIX, clip_score, is_clip
 from t2igan.metrics.context import EvalContext
 from t2igan.metrics.distances import distances
 from t2igan.metrics.diversity import diversity_reading
@@ -105,9 +106,14 @@ def r_precision(context: EvalContext) -> dict[str, Any]:
 def feature_networks(context: EvalContext) -> dict[str, Any]:
     """Fréchet distances on the same images in other networks' spaces (`evaluate.feature_networks`)."""
     out: dict[str, Any] = {}
-    for name in context.cfg.feature_networks:
+    for name, source in context.cfg.feature_networks.items():
         pair = feature_pair(context, name)
         out[pair.name] = frechet_distance(pair.real, pair.fake)
+        setting = f"evaluate.feature_networks.{name}"
+        if is_clip(source, setting):  # both towers: the images against their captions too
+            sample = distances(context)
+            images, captions = sample.fake_images, list(sample.captions)
+            out[f"{CLIP_SCORE_PREFIX}{name}"] = clip_score(source, setting, images, captions, context.device)
     return out
 
 

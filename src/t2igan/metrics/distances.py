@@ -36,6 +36,7 @@ class DistanceSample:
     fake_images: np.ndarray
     real_cached: bool
     fake_cached: bool
+    captions: tuple[str, ...] = ()  # the captions the fakes were drawn for, in order
 
     @property
     def count(self) -> int:
@@ -110,4 +111,5 @@ def distance_sample(context: EvalContext, test: pd.DataFrame) -> DistanceSample:
         lambda: batches(fake_images),
         lambda: Progress("evaluate", "inception-generated", count, unit="img"),
     )
-    return DistanceSample(real, fake, real_images, fake_images, real_cached, fake_cached)
+    captions = tuple(context.manifest.loc[rows.index, "caption"].astype(str))
+    return DistanceSample(real, fake, real_images, fake_images, real_cached, fake_cached, captions)

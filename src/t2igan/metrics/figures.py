@@ -53,7 +53,10 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
         Figure("r_precision_ceiling", HIGHER),
         Figure("r_precision_candidates", HIGHER),  # the number of captions ranked: more is a harder test
     ),
-    "feature_networks": (Figure(r"fd_\w+", LOWER, compared=True, summary=True),),
+    "feature_networks": (
+        Figure(r"fd_\w+", LOWER, compared=True, summary=True),
+        Figure(r"clip_score_\w+", HIGHER, compared=True, summary=True),
+    ),
     "diversity": (
         Figure(DIVERSITY, HIGHER, compared=True, summary=True),  # Inception space: what the gate reads
         Figure("diversity_pixels", HIGHER, compared=True, summary=True),

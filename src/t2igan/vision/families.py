@@ -24,6 +24,7 @@ from t2igan.hub import quiet_loading
 from t2igan.io import sha256_file
 from t2igan.vision.backbone import Backbone
 
+Norm = tuple[tuple[float, float, float], tuple[float, float, float]]
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 CLIP_NORM = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
 HALF = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
@@ -33,7 +34,7 @@ TAPS = 3  # maps per backbone, from early to the last layer
 @dataclass(frozen=True)
 class Family:
     model_class: str  # in transformers
-    norm: tuple[tuple[float, float, float], tuple[float, float, float]]
+    norm: Norm
     tokens: bool  # a ViT (hidden states are token sequences) rather than a ConvNet (feature maps)
 
 
@@ -73,9 +74,9 @@ def _family(config: Any, where: str, setting: str) -> Family:
     return FAMILIES[model_type]
 
 
-def _normalisation(directory: Path, family: Family) -> tuple[torch.Tensor, torch.Tensor]:
-    """The checkpoint's own image_mean/image_std (preprocessor_config.json), else the family's."""
-    mean, std = family.norm
+def normalisation(directory: Path, default: Norm) -> tuple[torch.Tensor, torch.Tensor]:
+    """The checkpoint's own image_mean/image_std (preprocessor_config.json), else `default`, as [1, 3, 1, 1]."""
+    mean, std = default
     processor = directory / "preprocessor_config.json"
     if processor.is_file():
         saved = json.loads(processor.read_text())
@@ -106,7 +107,7 @@ class HuggingFaceBackbone(Backbone):
         self.native = int(getattr(vision, "image_size", 224))
         self.resolution = resolution or self.native
         self.patch = int(getattr(vision, "patch_size", 1))
-        mean, std = _normalisation(directory, self.family)
+        mean, std = normalisation(directory, self.family.norm)
         self.mean: torch.Tensor
         self.std: torch.Tensor
         self.register_buffer("mean", mean, persistent=False)

@@ -52,6 +52,26 @@ def _dinov2_embedding(directory: Path, images: np.ndarray) -> np.ndarray:
         return model(pixel_values=x).pooler_output.numpy()
 
 
+def _reference_clip_score(directory: Path, images: np.ndarray, captions: list[str]) -> float:
+    """100 x mean max(cos, 0) of CLIP's projected image and caption embeddings, one pair at a time."""
+    from transformers import AutoTokenizer, CLIPModel
+
+    model, tokenizer = CLIPModel.from_pretrained(directory).eval(), AutoTokenizer.from_pretrained(directory)
+    mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
+    std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+    scores = []
+    with torch.no_grad():
+        for image, caption in zip(images, captions, strict=True):
+            x = torch.from_numpy(image[None]).permute(0, 3, 1, 2).float() / 255
+            x = F.interpolate(x, size=(32, 32), mode="bicubic", align_corners=False, antialias=True)
+            a = model.get_image_features(pixel_values=(x - mean) / std)
+            b = model.get_text_features(**tokenizer([caption], return_tensors="pt"))
+            a = a if isinstance(a, torch.Tensor) else a.pooler_output
+            b = b if isinstance(b, torch.Tensor) else b.pooler_output
+            scores.append(max(float(F.cosine_similarity(a, b)), 0.0))
+    return 100 * float(np.mean(scores))
+
+
 def test_fd_equals_a_reference_frechet_distance_on_the_same_features(
     trained: ProjectPaths, tiny_vision_models: dict[str, Path]
 ) -> None:
@@ -68,6 +88,11 @@ def test_fd_equals_a_reference_frechet_distance_on_the_same_features(
     fake = _dinov2_embedding(tiny_vision_models["dinov2"], sample.fake_images)
     assert figures["fd_dino"] == pytest.approx(_reference_fd(real, fake), rel=1e-3)
     assert figures["fd_dino"] != pytest.approx(figures["fd_clip"])  # each network measures in its own space
+    # A full CLIP checkpoint also scores the images against their captions; DINOv2 has no text tower.
+    assert "clip_score_dino" not in figures
+    assert figures["clip_score_clip"] == pytest.approx(
+        _reference_clip_score(tiny_vision_models["clip"], sample.fake_images, list(sample.captions)), rel=1e-4
+    )
     # Cached by the network's weights and the images: a second evaluation gives the same figures.
     again = evaluate_all(EvalContext(parse_params(raw), trained), ["fid", "feature_networks"])
     assert again["fd_dino"] == figures["fd_dino"]
