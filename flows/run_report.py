@@ -25,7 +25,7 @@ from prefect.artifacts import (
 from t2igan.data.quality import DATA_DOCS_INDEX
 from t2igan.env import MLFLOW_UI_URL_ENV
 from t2igan.markdown import table
-from t2igan.metrics.figures import better, is_figure
+from t2igan.metrics.figures import BEYOND_INCEPTION, better, is_figure
 from t2igan.paths import ProjectPaths
 from t2igan.tracking import RUN_FILE, tracking_uri
 
@@ -81,6 +81,7 @@ def summarize(
         "kid_std": evaluation.get(f"{evaluation.get('kid_name')}_std"),
         "alignment": evaluation.get("alignment"),
         "diversity": {k: v for k, v in evaluation.items() if k in ("diversity", "diversity_pixels")},
+        "beyond_inception": {k: v for k, v in evaluation.items() if k.startswith(BEYOND_INCEPTION)},
         "r_precision": evaluation.get("r_precision"),
         "attr_acc_heldout": evaluation.get("attr_acc_heldout"),
         "hard_prompts": {k: v for k, v in evaluation.items() if k.startswith("hard_prompts")},
@@ -159,6 +160,9 @@ def _figure_lines(summary: dict[str, Any]) -> list[str]:
             "- per-caption diversity (1: as varied as real images of the caption; 0: noise changes nothing): "
             + ", ".join(f"{'Inception' if k == 'diversity' else 'pixels'} {v:.3f}" for k, v in spread.items())
         )
+    beyond = summary.get("beyond_inception") or {}
+    if beyond:
+        lines.append("- beyond Inception: " + ", ".join(f"{k} {v:.3f}" for k, v in beyond.items()))
     hard = summary.get("hard_prompts") or {}
     if hard:
         scores = ", ".join(

@@ -296,6 +296,7 @@ def test_the_registry_view_shows_aliases_figures_and_the_waiting_challenger(stud
     assert versions["1"]["aliases"] == ["champion"] and versions["2"]["aliases"] == ["challenger"]
     assert versions["2"]["awaiting_votes"] and versions["2"]["fid"] < versions["1"]["fid"]
     assert versions["2"]["win_rate"]["decided"] == 0
+    assert versions["1"]["beyond_inception"] == {}  # no evaluate.feature_networks in this project
     assert [h["version"] for h in view["history"]] == ["1"]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 ALIGNMENT = "alignment"  # the one text-alignment figure promotion compares, whichever metric measured it
 DIVERSITY = "diversity"  # per-caption diversity in Inception space, which promotion compares
 LOWER, HIGHER = True, False
+BEYOND_INCEPTION = ("fd_", "clip_score_")  # the prefixes of evaluate.feature_networks' figures
 COUNT = r"\d+k?"  # the sample count in a name: fid_1k, kid_500
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from t2igan.feedback.stats import win_rate
+from t2igan.metrics.figures import BEYOND_INCEPTION
 from t2igan.registry.aliases import PREVIOUS, REASON, SINCE, version_metrics
 from t2igan.registry.promotion import AWAITING_VOTES, DECISION_TAG
 
@@ -19,6 +20,12 @@ def _figures(client: Any, version: Any) -> dict[str, Any]:
     figures = {"fid_name": fid_name, "fid": metrics.get(fid_name) if fid_name else None}
     figures["alignment"] = metrics.get("alignment")
     figures["diversity"] = metrics.get("diversity")
+    # fd_<name> and clip_score_<name> of evaluate.feature_networks, by name
+    figures["beyond_inception"] = {
+        k: v
+        for k, v in sorted(metrics.items())
+        if k.startswith(BEYOND_INCEPTION) and isinstance(v, (int, float))
+    }
     return figures
 
 

@@ -32,6 +32,8 @@ def finished(tmp_path: Path) -> ProjectPaths:
             "kid_24_std": 0.001,
             "alignment": 0.5,
             "attr_acc_heldout": {"shape": 0.6},
+            "fd_dinov2": 310.25,
+            "clip_score_clip": 21.5,
         },
     )
     champion = {"fid_name": "fid_24", "fid_24": 100.0, "kid_24": 0.06, "alignment": 0.5}
@@ -78,6 +80,7 @@ def test_the_markdown_summary_says_the_decision_and_times_each_stage(finished: P
     text = render_markdown(summarize(finished.root, STAGES, {"train.steps": 3}))
     assert "- decision: kept as @challenger (fid_24 120.000 does not beat); champion is version 1" in text
     assert "- fid_24: 120.000" in text and "`train.steps=3`" in text
+    assert "- beyond Inception: clip_score_clip 21.500, fd_dinov2 310.250" in text  # evaluate.feature_networks
     assert table_after(text, "sample grid:")[1] == {
         "stage": "register",
         "ran": "True",

@@ -35,6 +35,7 @@ def test_every_metric_declares_its_figures_in_computing_order() -> None:
         "kid",
         "attributes",
         "r_precision",
+        "feature_networks",
         "diversity",
         "hard_prompts",
         "memorization",
@@ -48,6 +49,7 @@ def test_directions_come_from_the_figure_names() -> None:
     assert not lower_is_better("alignment") and not lower_is_better("attr_acc_heldout/shape")
     assert not lower_is_better("r_precision") and not lower_is_better("memorization_ratio")
     assert not lower_is_better("diversity") and not lower_is_better("diversity_pixels")
+    assert lower_is_better("fd_dinov2") and not lower_is_better("clip_score_clip")
     assert better("fid_1k", 140.0, 150.0) and better("alignment", 0.9, 0.8) and not better("fid_1k", 151, 150)
     assert not is_figure("fid_name") and not is_figure("eval_seconds")  # labels and timings are no figures
     with pytest.raises(KeyError):

@@ -156,6 +156,7 @@ async function loadRegistry() {
         cell(v.fid == null ? "" : `${v.fid.toFixed(2)} (${v.fid_name})`),
         cell(v.alignment == null ? "" : v.alignment.toFixed(3)),
         cell(v.diversity == null ? "" : v.diversity.toFixed(3)),
+        cell(Object.entries(v.beyond_inception || {}).map(([k, x]) => `${k} ${x.toFixed(2)}`).join(", ")),
         cell(rate), cell((v.decision || "") + waiting),
       );
       return tr;
