@@ -6,6 +6,7 @@ Each variant runs `steps_per_round` steps in turn, round after round, so that a 
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -27,3 +28,11 @@ def median_step_seconds(
             timings[name].append((time.perf_counter() - started) / steps_per_round)
         done += steps_per_round
     return {name: statistics.median(seconds) for name, seconds in timings.items()}
+
+
+def step_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every step-timing benchmark takes: the step's size and batch, and the rounds timed."""
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps-per-round", type=int, default=4)

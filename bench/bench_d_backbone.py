@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _project  # noqa: F401  (puts the repository root on the path)
-from _rounds import median_step_seconds
+from _rounds import median_step_seconds, step_arguments
 from t2igan.config import ModelParams, TrainParams
 from t2igan.gan.architecture import GANConfig
 from t2igan.training.trainer import Trainer
@@ -67,10 +67,7 @@ def hf_backbones(where: Path) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps-per-round", type=int, default=4)
+    step_arguments(parser)
     parser.add_argument(
         "--backbone-resolution", type=int, default=None, help="train.model.d_backbone_resolution"
     )

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _project  # noqa: F401  (puts the repository root on the path)
-from _rounds import median_step_seconds
+from _rounds import median_step_seconds, step_arguments
 from t2igan.config import EmbedParams, ModelParams, TextTuningParams, TrainParams
 from t2igan.gan.architecture import GANConfig
 from t2igan.text.encoder import encoder_from_params
@@ -63,10 +63,7 @@ def step_function(method: str, size: int, batch: int) -> Callable[[int], None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps-per-round", type=int, default=4)
+    step_arguments(parser)
     args = parser.parse_args()
 
     methods = ("none", "lora", "top_layers")

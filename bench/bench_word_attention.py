@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _project  # noqa: F401  (puts the repository root on the path)
-from _rounds import median_step_seconds
+from _rounds import median_step_seconds, step_arguments
 from bench_text_tuning import CAPTIONS
 from t2igan.config import EmbedParams, ModelParams, TrainParams
 from t2igan.gan.architecture import GANConfig
@@ -52,11 +52,8 @@ def step_function(words: bool, size: int, batch: int, blocks: int) -> Callable[[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=32)
+    step_arguments(parser)
     parser.add_argument("--blocks", type=int, default=2, help="train.model.word_blocks")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps-per-round", type=int, default=4)
     args = parser.parse_args()
 
     variants = {"sentence": False, "words": True}
