@@ -23,6 +23,11 @@ SAVED_BEFORE_THE_FIELD: dict[str, Any] = {
 }
 
 
+# Fields that shape only the discriminator's input: a generator moves between configs differing in them (a
+# champion trained with a plain D fine-tuned with a pretrained backbone in D, and back), its D does not.
+DISCRIMINATOR_INPUT = ("d_backbone", "d_backbone_resolution")
+
+
 class GANConfig(ModelParams):
     image_size: PowerOfTwo = Field(ge=8, description="side of the images")
     text_dim: int = Field(ge=1, description="width of the sentence embedding")

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 
 from t2igan.errors import ConfigError
-from t2igan.gan.architecture import GANConfig
+from t2igan.gan.architecture import DISCRIMINATOR_INPUT, GANConfig
 from t2igan.gan.export import CONFIG_FILE, WEIGHTS_FILE
 from t2igan.io import read_json
 from t2igan.paths import ProjectPaths
@@ -125,7 +125,7 @@ def check_compatible(source: InitialWeights, gan: GANConfig, encoder_fingerprint
     differs = [
         f"{key} {theirs[key]} (this run: {value})"
         for key, value in gan.to_dict().items()
-        if theirs[key] != value
+        if theirs[key] != value and key not in DISCRIMINATOR_INPUT
     ]
     if differs:
         raise ConfigError(

@@ -25,7 +25,7 @@ from torch import nn
 
 from t2igan.config import TrainParams
 from t2igan.errors import ConfigError, TrainingDiverged
-from t2igan.gan.architecture import GANConfig
+from t2igan.gan.architecture import DISCRIMINATOR_INPUT, GANConfig
 from t2igan.gan.augment import diff_augment
 from t2igan.gan.conditioning import Words, normalize_text
 from t2igan.gan.discriminator import Discriminator, load_d_backbone
@@ -375,7 +375,7 @@ class Trainer:
         """Fine-tuning: the source's weights, fresh optimizers (their moments belong to another dataset)."""
         self.generator.load_state_dict(source.generator)
         self.ema.load_state_dict(source.ema)
-        if source.discriminator is not None:
+        if source.discriminator is not None and self._same_discriminator_input(source.gan):
             self.discriminator.load_state_dict(source.discriminator)
         if source.text is not None and self.text is None:
             raise ConfigError(
@@ -384,6 +384,12 @@ class Trainer:
             )
         if source.text is not None and self.text is not None:
             self.text.start_from(source.text, source.text_record)
+
+    def _same_discriminator_input(self, source_gan: dict[str, Any]) -> bool:
+        """Does the source's D read what ours does? (Else ours starts fresh: another backbone, other heads.)"""
+        theirs = GANConfig.from_dict(source_gan).to_dict()
+        ours = self.gan.to_dict()
+        return all(theirs[key] == ours[key] for key in DISCRIMINATOR_INPUT)
 
     def state_dict(self) -> dict[str, Any]:
         return {

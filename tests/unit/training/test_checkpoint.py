@@ -73,6 +73,16 @@ def test_init_from_a_checkpoint_reads_g_d_and_ema_and_refuses_a_corrupt_one(tmp_
             ours, theirs = getattr(tuned, module).state_dict(), getattr(source, module).state_dict()
             assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
 
+    # A pretrained backbone in D changes D's input only: G and the EMA carry over, D starts fresh.
+    with_backbone = tiny_gan(d_backbone="inception", d_backbone_resolution=75)
+    check_compatible(initial, with_backbone, "enc-a")
+    projected = Trainer(with_backbone, TrainParams(seed=0), torch.device("cpu"))
+    fresh_heads = {k: v.clone() for k, v in projected.discriminator.state_dict().items()}
+    projected.start_from(initial)
+    assert all(
+        torch.equal(projected.generator.state_dict()[k], v) for k, v in source.generator.state_dict().items()
+    )
+    assert all(torch.equal(projected.discriminator.state_dict()[k], v) for k, v in fresh_heads.items())
     with pytest.raises(ConfigError, match="another text encoder"):
         check_compatible(initial, gan, "enc-b")
     with pytest.raises(ConfigError, match=r"different architecture: nf 8 \(this run: 16\)"):
