@@ -80,7 +80,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         variants: dict[str, tuple[ModelParams, dict[str, object]]] = {"default": (ModelParams(), {})}
         if wanted("mode-seeking"):
-            variants["mode-seeking"] = (ModelParams(), {"mode_seeking_weight": 1.0})
+            variants["mode-seeking"] = (ModelParams(), {"mode_seeking_weight": 0.2})
         backbones = {"inception": "inception"} if wanted("inception") else {}
         if any(wanted(name) for name in HF_FAMILIES):
             backbones.update({k: v for k, v in hf_backbones(Path(scratch)).items() if wanted(k)})

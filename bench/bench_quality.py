@@ -41,9 +41,9 @@ T2IGAN = Path(sys.executable).parent / "t2igan"
 # name -> (overrides of params.yaml, what the step timing builds)
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
-    "mode-seeking": {"train.mode_seeking_weight": 1.0},
+    "mode-seeking": {"train.mode_seeking_weight": 0.2},
     "inception-D": {
-        "train.mode_seeking_weight": 1.0,
+        "train.mode_seeking_weight": 0.2,
         "train.model.d_backbone": "inception",
         "train.model.d_backbone_resolution": 75,
         "register.allow_primary_on_d_backbone": True,  # the table reads FD on the judge, not the gate
