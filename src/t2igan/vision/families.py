@@ -107,6 +107,11 @@ class HuggingFaceBackbone(Backbone):
         self.native = int(getattr(vision, "image_size", 224))
         self.resolution = resolution or self.native
         self.patch = int(getattr(vision, "patch_size", 1))
+        if self.family.tokens and self.resolution < self.patch:
+            raise ConfigError(
+                f"{setting}_resolution: {self.resolution} pixels is less than one {self.patch}-pixel patch "
+                f"of {source}"
+            )
         mean, std = normalisation(directory, self.family.norm)
         self.mean: torch.Tensor
         self.std: torch.Tensor

@@ -59,11 +59,15 @@ def test_the_normalisation_is_the_checkpoints_own_else_the_familys(
     assert torch.allclose(load_backbone(str(own)).mean.flatten(), torch.tensor([0.1, 0.2, 0.3]))
 
 
-def test_an_unsupported_or_missing_checkpoint_is_refused_in_one_line(tmp_path: Path) -> None:
+def test_an_unsupported_or_missing_checkpoint_is_refused_in_one_line(
+    tmp_path: Path, tiny_vision_models: dict[str, Path]
+) -> None:
     from tests.support.tiny_lms import build
 
     with pytest.raises(ConfigError, match=r"d_backbone: .*bert model; supported: CLIP") as refused:
         load_backbone(str(build("bert", tmp_path)))
     assert "\n" not in str(refused.value)
+    with pytest.raises(ConfigError, match=r"d_backbone_resolution: 4 pixels is less than one 8-pixel patch"):
+        load_backbone(str(tiny_vision_models["vit"]), resolution=4)
     with pytest.raises(ConfigError, match=r"cannot load 'no/such-model'"):
         load_backbone("no/such-model")
