@@ -42,6 +42,7 @@ T2IGAN = Path(sys.executable).parent / "t2igan"
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "mode-seeking": {"train.mode_seeking_weight": 0.2},
+    "mode-seeking-003": {"train.mode_seeking_weight": 0.03},
     "inception-D": {
         "train.mode_seeking_weight": 0.2,
         "train.model.d_backbone": "inception",
