@@ -67,6 +67,8 @@ class ScaleHead(nn.Module):
 
 
 class Discriminator(nn.Module):
+    backbone: Backbone | None  # set with object.__setattr__: not a registered child (see __init__)
+
     def __init__(self, config: GANConfig, backbone: Backbone | None = None) -> None:
         """`backbone`: the frozen network of `config.d_backbone`, built by the caller (`load_d_backbone`).
 
@@ -115,8 +117,6 @@ class Discriminator(nn.Module):
         if config.contrastive_dim > 0:
             self.contrast_image = nn.Linear(chans[-1] * 16, config.contrastive_dim)
             self.contrast_text = nn.Linear(config.text_dim, config.contrastive_dim)
-
-    backbone: Backbone | None
 
     def _apply(self, fn: Any, recurse: bool = True) -> Discriminator:
         """`.to()`, `.float()` and the like reach the backbone too (it is not a registered child)."""
