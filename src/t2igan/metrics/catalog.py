@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from t2igan.metrics.alignment import attribute_reading
-from t2igan.metrics.clip_score import CLIP_SCORE_PREFIX, clip_score, is_clip
+from t2igan.metrics.clip_score import clip_score, is_clip
 from t2igan.metrics.context import EvalContext
 from t2igan.metrics.distances import distances
 from t2igan.metrics.diversity import diversity_reading
 from t2igan.metrics.feature_networks import feature_pair
 from t2igan.metrics.fid import frechet_distance
-from t2igan.metrics.figures import ALIGNMENT, FIGURES
+from t2igan.metrics.figures import ALIGNMENT, CLIP_SCORE_PREFIX, FIGURES
 from t2igan.metrics.hard_prompt_alignment import hard_prompt_alignment
 from t2igan.metrics.kid import kernel_inception_distance
 from t2igan.metrics.memorization import memorization_check

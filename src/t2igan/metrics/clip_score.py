@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from t2igan.hub import quiet_loading
 from t2igan.vision.families import CLIP_NORM, locate, normalisation
 
-CLIP_SCORE_PREFIX = "clip_score_"
 CLIP_TYPES = frozenset({"clip"})
 BATCH = 32
 

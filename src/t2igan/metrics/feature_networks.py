@@ -19,10 +19,9 @@ from torch import nn
 from t2igan.metrics.context import EvalContext
 from t2igan.metrics.distances import distances
 from t2igan.metrics.features import cache_key, cached_features
+from t2igan.metrics.figures import FD_PREFIX
 from t2igan.metrics.rows import batches
 from t2igan.vision.families import HuggingFaceBackbone
-
-FD_PREFIX = "fd_"
 
 
 class EmbeddingNetwork(nn.Module):

@@ -17,7 +17,8 @@ from typing import Any
 ALIGNMENT = "alignment"  # the one text-alignment figure promotion compares, whichever metric measured it
 DIVERSITY = "diversity"  # per-caption diversity in Inception space, which promotion compares
 LOWER, HIGHER = True, False
-BEYOND_INCEPTION = ("fd_", "clip_score_")  # the prefixes of evaluate.feature_networks' figures
+FD_PREFIX, CLIP_SCORE_PREFIX = "fd_", "clip_score_"  # evaluate.feature_networks' figures: fd_<name>, ...
+BEYOND_INCEPTION = (FD_PREFIX, CLIP_SCORE_PREFIX)
 COUNT = r"\d+k?"  # the sample count in a name: fid_1k, kid_500
 
 
@@ -55,8 +56,8 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
         Figure("r_precision_candidates", HIGHER),  # the number of captions ranked: more is a harder test
     ),
     "feature_networks": (
-        Figure(r"fd_\w+", LOWER, compared=True, summary=True),
-        Figure(r"clip_score_\w+", HIGHER, compared=True, summary=True),
+        Figure(rf"{FD_PREFIX}\w+", LOWER, compared=True, summary=True),
+        Figure(rf"{CLIP_SCORE_PREFIX}\w+", HIGHER, compared=True, summary=True),
     ),
     "diversity": (
         Figure(DIVERSITY, HIGHER, compared=True, summary=True),  # Inception space: what the gate reads

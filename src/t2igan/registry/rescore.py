@@ -23,9 +23,9 @@ from t2igan.metrics.alignment import attribute_reading
 from t2igan.metrics.context import EvalContext
 from t2igan.metrics.distances import distances
 from t2igan.metrics.diversity import diversity_reading
-from t2igan.metrics.feature_networks import FD_PREFIX, feature_pair
+from t2igan.metrics.feature_networks import feature_pair
 from t2igan.metrics.fid import frechet_distance
-from t2igan.metrics.figures import ALIGNMENT, DIVERSITY
+from t2igan.metrics.figures import ALIGNMENT, DIVERSITY, FD_PREFIX
 from t2igan.metrics.noise import Interval, fid_gain, mean_gain
 from t2igan.paths import ProjectPaths
 

